@@ -1,0 +1,60 @@
+// Python bindings of the runtime: threads, SIMD dispatch, build facts, CUDA discovery.
+#include <tensorforge/cuda_api.h>
+
+#include "../cpu/cpu_features.h"
+#include "../cpu/thread_pool.h"
+#include "array_checks.h"
+
+#include <pybind11/stl.h>
+
+namespace tf::bind {
+namespace {
+
+cpu::Isa parse_isa(const std::string& name) {
+    if (name == "baseline") return cpu::Isa::baseline;
+    if (name == "avx2") return cpu::Isa::avx2;
+    if (name == "avx512") return cpu::Isa::avx512;
+    throw py::value_error("unknown SIMD path '" + name + "'; expected 'baseline', 'avx2' or 'avx512'");
+}
+
+std::string compiler() {
+#if defined(__clang__)
+    return "clang " __clang_version__;
+#elif defined(__GNUC__)
+    return "gcc " __VERSION__;
+#else
+    return "unknown";
+#endif
+}
+
+}  // namespace
+
+void register_runtime(py::module_& m) {
+    m.def("get_num_threads", &get_num_threads, "Threads our CPU kernels use.");
+    m.def(
+        "set_num_threads",
+        [](int n) {
+            if (n < 1) throw py::value_error("set_num_threads: n must be >= 1, got " + std::to_string(n));
+            py::gil_scoped_release nogil;
+            set_num_threads(n);
+        },
+        py::arg("n"), "Sets the number of threads our CPU kernels use.");
+    m.def("compiled_isas", &cpu::compiled_isas, "SIMD paths compiled into this build.");
+    m.def("best_isa", [] { return std::string(cpu::isa_name(cpu::best_supported_isa())); },
+          "Best SIMD path this CPU supports among those compiled.");
+    m.def("active_isa", [] { return std::string(cpu::isa_name(cpu::active_isa())); },
+          "SIMD path the kernels use now.");
+    m.def(
+        "set_active_isa",
+        [](const std::string& name) {
+            cpu::set_active_isa(parse_isa(name));
+            return std::string(cpu::isa_name(cpu::active_isa()));
+        },
+        py::arg("name"), "Selects a SIMD path (clamped to what the CPU supports); returns the one in use.");
+    m.def("compiler", &compiler);
+    m.def("cuda_is_built", &cuda::is_built);
+    m.def("cuda_device_count", &cuda::device_count);
+    m.def("cuda_build_info", &cuda::build_info);
+}
+
+}  // namespace tf::bind

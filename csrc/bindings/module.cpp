@@ -1,0 +1,15 @@
+// The extension module tensorforge._C: one registration function per kernel family.
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+namespace tf::bind {
+void register_runtime(py::module_& m);
+void register_gemm(py::module_& m);
+}  // namespace tf::bind
+
+PYBIND11_MODULE(_C, m) {
+    m.doc() = "tensorforge's compiled kernels (CPU, and CUDA where built)";
+    tf::bind::register_runtime(m);
+    tf::bind::register_gemm(m);
+}

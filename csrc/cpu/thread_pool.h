@@ -1,0 +1,22 @@
+// Our own small thread pool: persistent std::threads that run one parallel region at a time.
+//
+// parallel_run(n, fn) calls fn(tid, n) for tid = 0..n-1, tid 0 on the calling thread, and
+// returns when all have finished. A call made from inside a region runs serially (no nested
+// oversubscription). After fork() the child starts with no workers and recreates them on
+// first use, so a forked DataLoader worker never waits on threads that do not exist.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+namespace tf {
+
+int get_num_threads();
+void set_num_threads(int n);  // n >= 1
+
+// Runs fn(tid, nthreads) on min(nthreads, get_num_threads()) threads; returns the count used.
+int parallel_run(int nthreads, const std::function<void(int tid, int nthreads)>& fn);
+
+// Splits [0, n) into contiguous chunks of at least `grain` items over the pool.
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t begin, int64_t end)>& fn);
+
+}  // namespace tf

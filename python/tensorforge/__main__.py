@@ -1,0 +1,4 @@
+"""python -m tensorforge: print the build and runtime configuration."""
+from . import show_config
+
+show_config()

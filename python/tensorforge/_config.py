@@ -1,0 +1,50 @@
+"""Build and runtime facts: show_config() and the thread-count controls."""
+import platform
+import sys
+
+from . import _C
+from ._version import __version__
+
+
+def get_num_threads():
+    """Threads our CPU kernels use (TENSORFORGE_NUM_THREADS, default: the machine's cores)."""
+    return _C.get_num_threads()
+
+
+def set_num_threads(n):
+    """Sets the threads our CPU kernels use; like torch.set_num_threads."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads expects an int, got {type(n).__name__}")
+    _C.set_num_threads(n)
+
+
+def config():
+    """The facts show_config() prints, as a dict."""
+    return {
+        "version": __version__,
+        "python": sys.version.split()[0],
+        "platform": f"{platform.system()} {platform.machine()}",
+        "compiler": _C.compiler(),
+        "simd_compiled": list(_C.compiled_isas()),
+        "simd_best": _C.best_isa(),
+        "simd_active": _C.active_isa(),
+        "num_threads": _C.get_num_threads(),
+        "cuda_built": _C.cuda_is_built(),
+        "cuda_build": _C.cuda_build_info(),
+        "cuda_devices": _C.cuda_device_count(),
+    }
+
+
+def show_config(file=None):
+    """Prints version, compiler, SIMD paths, threads and CUDA status."""
+    c = config()
+    lines = [
+        f"tensorforge {c['version']} (Python {c['python']}, {c['platform']})",
+        f"  compiler:      {c['compiler']}",
+        f"  SIMD compiled: {', '.join(c['simd_compiled'])}",
+        f"  SIMD in use:   {c['simd_active']} (best this CPU supports: {c['simd_best']})",
+        f"  threads:       {c['num_threads']}",
+        f"  CUDA kernels:  {'built' if c['cuda_built'] else 'not built'} ({c['cuda_build']})",
+        f"  GPUs visible:  {c['cuda_devices']}",
+    ]
+    print("\n".join(lines), file=file or sys.stdout)
