@@ -2,6 +2,7 @@
 #include <tensorforge/cuda_api.h>
 
 #include "../cpu/cpu_features.h"
+#include "../cpu/peak/peak.h"
 #include "../cpu/thread_pool.h"
 #include "array_checks.h"
 
@@ -52,6 +53,23 @@ void register_runtime(py::module_& m) {
         },
         py::arg("name"), "Selects a SIMD path (clamped to what the CPU supports); returns the one in use.");
     m.def("compiler", &compiler);
+    m.def(
+        "measure_fma_peak_gflops",
+        [](int threads, double seconds) {
+            py::gil_scoped_release nogil;
+            return cpu::measure_fma_peak_gflops(threads, seconds);
+        },
+        py::arg("threads"), py::arg("seconds") = 0.2,
+        "GFLOP/s of an FMA-bound loop of the active SIMD path on `threads` threads (the compute limit).");
+    m.def(
+        "measure_copy_bandwidth_gbs",
+        [](int64_t nbytes, int threads, int repeats) {
+            if (nbytes < 1) throw py::value_error("nbytes must be positive");
+            py::gil_scoped_release nogil;
+            return cpu::measure_copy_bandwidth_gbs(nbytes, threads, repeats);
+        },
+        py::arg("nbytes"), py::arg("threads"), py::arg("repeats") = 5,
+        "GB/s (read + write) of a large multithreaded copy (the memory-bandwidth limit).");
     m.def("cuda_is_built", &cuda::is_built);
     m.def("cuda_device_count", &cuda::device_count);
     m.def("cuda_build_info", &cuda::build_info);

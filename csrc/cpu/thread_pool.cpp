@@ -92,7 +92,10 @@ public:
 private:
     void ensure_workers() {
         if (static_cast<int>(workers_.size()) == size_ - 1) return;
-        for (int i = 1; i < size_; ++i) workers_.emplace_back([this, i] { worker(i); });
+        // Each worker starts from the generation current now, before the first job is posted,
+        // so it cannot mistake that job for one it has already run.
+        uint64_t start = generation_;
+        for (int i = 1; i < size_; ++i) workers_.emplace_back([this, i, start] { worker(i, start); });
     }
 
     void stop() {
@@ -106,12 +109,7 @@ private:
         quit_ = false;
     }
 
-    void worker(int tid) {
-        uint64_t seen = 0;
-        {
-            std::lock_guard<std::mutex> lk(mutex_);
-            seen = generation_;
-        }
+    void worker(int tid, uint64_t seen) {
         in_region = true;
         for (;;) {
             const std::function<void(int, int)>* job;
