@@ -1,8 +1,6 @@
 """gradcheck: backward's Jacobian against central differences, both in float64."""
 import numpy as np
 
-from .grad_mode import no_grad
-
 
 class GradcheckError(RuntimeError):
     pass
@@ -55,18 +53,18 @@ def _analytical(fn, inputs, diff_inputs, outputs):
 
 def _numerical(fn, inputs, diff_inputs, outputs, eps):
     jac = [np.zeros((o.numel(), x.numel())) for x in diff_inputs for o in outputs]
-    with no_grad():
-        for xi, x in enumerate(diff_inputs):
-            flat = x._data.reshape(-1)
-            for i in range(flat.size):
-                orig = flat[i]
-                flat[i] = orig + eps
-                plus = [np.array(o._data, dtype=np.float64).reshape(-1) for o in _outputs(fn, inputs)]
-                flat[i] = orig - eps
-                minus = [np.array(o._data, dtype=np.float64).reshape(-1) for o in _outputs(fn, inputs)]
-                flat[i] = orig
-                for oi in range(len(outputs)):
-                    jac[xi * len(outputs) + oi][:, i] = (plus[oi] - minus[oi]) / (2 * eps)
+    # evaluated with grad mode on, so fn may itself call autograd.grad (second-order checks)
+    for xi, x in enumerate(diff_inputs):
+        flat = x._data.reshape(-1)
+        for i in range(flat.size):
+            orig = flat[i]
+            flat[i] = orig + eps
+            plus = [np.array(o._data, dtype=np.float64).reshape(-1) for o in _outputs(fn, inputs)]
+            flat[i] = orig - eps
+            minus = [np.array(o._data, dtype=np.float64).reshape(-1) for o in _outputs(fn, inputs)]
+            flat[i] = orig
+            for oi in range(len(outputs)):
+                jac[xi * len(outputs) + oi][:, i] = (plus[oi] - minus[oi]) / (2 * eps)
     return jac
 
 
