@@ -7,6 +7,8 @@ import pytest
 import tensorforge as tf
 from helpers import torch_module
 
+pytestmark = pytest.mark.usefixtures("single_kernel_thread")  # see conftest.py
+
 
 def test_tensor_infers_pytorch_dtypes():
     assert tf.tensor([1.5, 2]).dtype == tf.float32
