@@ -18,7 +18,7 @@ import tensorforge as tf
 OPS_PER_STEP = 6  # mul, add, tanh, sub, sigmoid, mul per step (the loop below)
 
 
-def chain(lib, x, w, b, steps):
+def chain(x, w, b, steps):
     y = x
     for _ in range(steps):
         y = ((y * w + b).tanh() - 0.5).sigmoid() * w
@@ -51,12 +51,12 @@ def main():
     def forward(name):
         lib, (x, w, b) = libs[name]
         with lib.no_grad():
-            chain(lib, x, w, b, args.steps)
+            chain(x, w, b, args.steps)
 
     def forward_backward(name):
         lib, (x, w, b) = libs[name]
         x.grad = w.grad = b.grad = None
-        chain(lib, x, w, b, args.steps).backward()
+        chain(x, w, b, args.steps).backward()
 
     n_ops = args.steps * OPS_PER_STEP + 1
     results = {}

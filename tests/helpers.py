@@ -2,8 +2,6 @@
 import numpy as np
 import pytest
 
-import tensorforge as tf
-
 
 def rel_err(out, ref):
     """||out - ref|| / ||ref|| (absolute error when ref is all zeros)."""

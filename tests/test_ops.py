@@ -1,7 +1,7 @@
 """Every differentiable op: forward against numpy in float64 (and float32), gradients by gradcheck,
 forward and gradients against torch when it is installed."""
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -35,7 +35,6 @@ class Op:
     high: float = 2.0
     away_from: tuple = ()
     f32_tol: float = 1e-5
-    extra: dict = field(default_factory=dict)
 
 
 OPS = [

@@ -45,14 +45,6 @@ def _caster(np_dtype):
     return method
 
 
-def _max_or_maximum(name, fn):
-    def method(self, dim=None, keepdim=False):
-        return fn(self, dim, keepdim)
-
-    method.__name__ = name
-    return method
-
-
 def _new_tensor_factory(fill):
     def method(self, *size, dtype=None, device=None, requires_grad=False):
         from . import _creation

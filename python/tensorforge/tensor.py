@@ -14,7 +14,6 @@ import numpy as np
 
 from . import _dtype
 from ._backend import device_of, xp
-from .autograd import grad_mode
 from .autograd.engine import run_backward
 
 _ndarray = np.ndarray
@@ -292,14 +291,3 @@ def edge(t):
         return fn
     return t if t.requires_grad else None
 
-
-def needs_grad(*tensors):
-    """True when grad mode is on and some input requires grad (then the op records a Node)."""
-    if not grad_mode.state.enabled:
-        return False
-    for t in tensors:
-        if t.__class__ is not Tensor and not isinstance(t, Tensor):
-            continue
-        if t.requires_grad:
-            return True
-    return False
