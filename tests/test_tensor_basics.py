@@ -147,3 +147,34 @@ def test_int_ops_results():
     assert (~tf.tensor([True, False])).tolist() == [False, True]
     with pytest.raises(RuntimeError, match="mean"):
         a.mean()
+
+
+def test_tensor_constructor_wraps_arrays_without_copy():
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    t = tf.Tensor(a)
+    assert t._data is a and t.is_leaf and not t.requires_grad
+    assert tf.Tensor(t)._data is a
+    assert tf.Tensor([1.0, 2.0]).dtype == tf.float32
+
+
+def test_no_grad_inplace_updates_like_an_optimizer(rng):
+    p = tf.tensor(rng.standard_normal(5), requires_grad=True)
+    g = tf.tensor(rng.standard_normal(5))
+    before = p.detach().numpy().copy()
+    with tf.no_grad():
+        p.add_(g, alpha=-0.1)
+        p.mul_(0.5)
+        p.addcmul_(g, g, value=2.0)
+        p.clamp_(-1.0, 1.0)
+    expected = np.clip((before - 0.1 * g.numpy()) * 0.5 + 2.0 * g.numpy() ** 2, -1, 1)
+    assert np.allclose(p.detach().numpy(), expected)
+    assert p.is_leaf and p.requires_grad and p._version == 4
+    buf = tf.zeros(5)
+    buf.copy_(g)
+    assert buf.dtype == tf.float32 and np.array_equal(buf.numpy(), g.numpy().astype(np.float32))
+    buf.zero_()
+    assert not buf.numpy().any()
+    tf.manual_seed(7)
+    u = tf.empty(4).uniform_(-1, 1).numpy().copy()
+    tf.manual_seed(7)
+    assert np.array_equal(tf.empty(4).uniform_(-1, 1).numpy(), u) and np.abs(u).max() <= 1
