@@ -1,0 +1,4 @@
+"""Neural-network building blocks; for now the functional namespace (Modules arrive with issue 7)."""
+from . import functional
+
+__all__ = ["functional"]

@@ -1,0 +1,5 @@
+"""Functional forms of the layers' math (tensorforge.nn.functional); issue 7 adds the rest."""
+from ..ops.elementwise import gelu, relu, sigmoid, tanh
+from ..ops.softmax import log_softmax, softmax
+
+__all__ = ["gelu", "log_softmax", "relu", "sigmoid", "softmax", "tanh"]
