@@ -38,6 +38,7 @@
 
 #include "check.cuh"
 #include "device_props.cuh"
+#include "launch.cuh"
 
 #include <algorithm>
 #include <cmath>
@@ -189,8 +190,8 @@ void adam_step(const AdamArgs& args, uintptr_t table, int64_t num_tensors, int64
     const int64_t chunks = (total_elements + kChunk - 1) / kChunk;
     const int64_t max_blocks = 8LL * multiprocessor_count(current_device());
     const unsigned blocks = static_cast<unsigned>(std::max<int64_t>(1, std::min(chunks, max_blocks)));
-    adam_multi_tensor_kernel<<<blocks, kThreads, 0, reinterpret_cast<cudaStream_t>(stream)>>>(
-        reinterpret_cast<const int64_t*>(table), num_tensors, k);
+    TF_LAUNCH(adam_multi_tensor_kernel, blocks, kThreads, reinterpret_cast<cudaStream_t>(stream),
+              reinterpret_cast<const int64_t*>(table), num_tensors, k);
     TF_CUDA_CHECK_LAUNCH("adam_multi_tensor_kernel");
 }
 

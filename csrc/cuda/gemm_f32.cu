@@ -49,6 +49,7 @@
 
 #include "check.cuh"
 #include "device_props.cuh"
+#include "launch.cuh"
 
 #include <algorithm>
 #include <cstdint>
@@ -231,7 +232,11 @@ __global__ void __launch_bounds__(threads_for<BM, BN>())
     }
 }
 
+#ifndef TF_EMU_MAX_GRID_YZ
 constexpr int64_t kMaxGridYZ = 65535;
+#else
+constexpr int64_t kMaxGridYZ = TF_EMU_MAX_GRID_YZ;  // the CPU emulation shrinks it to test the split
+#endif
 
 template <int BM, int BN, bool TA, bool TB, bool VEC>
 void launch_config(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c,
@@ -252,9 +257,9 @@ void launch_config(const GemmShape& s, float alpha, const float* a, const float*
             const float* b0 = b + z0 * batch.stride_b;
             float* c0 = c + z0 * batch.stride_c + row0 * s.ldc;
             dim3 grid(static_cast<unsigned>(ntiles), static_cast<unsigned>(tn), static_cast<unsigned>(zn));
-            sgemm_tiled_kernel<BM, BN, BK, TA, TB, VEC><<<grid, THREADS, 0, stream>>>(
-                rows, s.n, s.k, alpha, a0, s.lda, batch.stride_a, b0, s.ldb, batch.stride_b, beta, c0, s.ldc,
-                batch.stride_c);
+            auto* kernel = &sgemm_tiled_kernel<BM, BN, BK, TA, TB, VEC>;
+            TF_LAUNCH(kernel, grid, THREADS, stream, rows, s.n, s.k, alpha, a0, s.lda, batch.stride_a, b0, s.ldb,
+                      batch.stride_b, beta, c0, s.ldc, batch.stride_c);
             TF_CUDA_CHECK_LAUNCH("sgemm_tiled_kernel");
         }
     }
