@@ -173,8 +173,8 @@ def test_gemm_out_none_allocates(rng):
 
 
 def test_gemm_grid_split_over_many_row_tiles_and_batches(rng):
-    # > 65535 row tiles of 64 rows (grid y limit) with n = k = 1..2: split into several launches
-    m = 65536 * 64 + 77
+    # > 65535 row tiles (the grid y limit) even of 128 rows: split into several launches
+    m = 65535 * 128 + 77
     ah, bh = randn(rng, m, 2), randn(rng, 2, 3)
     out = poisoned((m, 3))
     tfc.gemm(cp.asarray(ah), cp.asarray(bh), out)
