@@ -134,8 +134,7 @@ def test_adamw_without_a_gpu_is_a_clear_error():
     with pytest.raises(RuntimeError, match=msg):
         tfc.adam_step(p, g, m, v, lr=1e-3, step=1, weight_decay=0.1)
     with pytest.raises(RuntimeError, match=msg):
-        _C.cuda_adamw_step(p, g, m, v, table=F(5, 2, typestr="<i8"), lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
-                           weight_decay=0.01, step=1)
+        _C.cuda_adamw_step(p, g, m, v, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, step=1)
 
 
 @pytest.mark.skipif(not NO_GPU_HERE, reason="a GPU is visible")
@@ -291,13 +290,4 @@ def test_adam_rejects_bad_hyperparameters(kw, match):
     args = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, step=1)
     args.update(kw)
     with expect_error(ValueError, match):
-        _C.cuda_adamw_step(p, g, m, v, table=F(5, 1, typestr="<i8"), **args)
-
-
-def test_adam_rejects_bad_table():
-    p, g, m, v = adam_lists((3,), (4,))
-    args = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, step=1)
-    with expect_error(ValueError, r"table must be a contiguous int64 device array of shape \(5, 2\)"):
-        _C.cuda_adamw_step(p, g, m, v, table=F(5, 1, typestr="<i8"), **args)
-    with expect_error(TypeError, "table must be int64"):
-        _C.cuda_adamw_step(p, g, m, v, table=F(5, 2), **args)
+        _C.cuda_adamw_step(p, g, m, v, **args)

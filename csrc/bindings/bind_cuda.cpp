@@ -342,8 +342,8 @@ py::array_t<int64_t> cuda_adam_table(const py::sequence& params, const py::seque
 }
 
 void cuda_adamw_step(const py::sequence& params, const py::sequence& grads, const py::sequence& exp_avgs,
-                     const py::sequence& exp_avg_sqs, py::handle table_obj, double lr, double beta1, double beta2,
-                     double eps, double weight_decay, int64_t step, bool adamw, uintptr_t stream) {
+                     const py::sequence& exp_avg_sqs, double lr, double beta1, double beta2, double eps,
+                     double weight_decay, int64_t step, bool adamw, uintptr_t stream) {
     require_built();
     if (!(lr >= 0.0)) throw py::value_error("invalid learning rate: " + std::to_string(lr));
     if (!(eps >= 0.0)) throw py::value_error("invalid epsilon value: " + std::to_string(eps));
@@ -352,15 +352,9 @@ void cuda_adamw_step(const py::sequence& params, const py::sequence& grads, cons
     if (!(weight_decay >= 0.0)) throw py::value_error("invalid weight_decay value: " + std::to_string(weight_decay));
     if (step < 1) throw py::value_error("step must be >= 1 (the count including this step), got " + std::to_string(step));
     AdamLists L = parse_adam_lists(params, grads, exp_avgs, exp_avg_sqs);
-    CudaArray table = parse_cai(table_obj, "table");
-    require_dtype(table, "<i8", "int64");
     const int64_t T = static_cast<int64_t>(L.p.size());
-    if (table.ndim() != 2 || table.shape[0] != 5 || table.shape[1] != T || !c_contiguous(table))
-        throw py::value_error("table must be a contiguous int64 device array of shape (5, " + std::to_string(T) +
-                              ") holding cuda_adam_table(params, grads, exp_avgs, exp_avg_sqs), got shape " +
-                              shape_str(table.shape));
     if (T == 0 || L.total == 0) return;
-    std::vector<const CudaArray*> all{&table};
+    std::vector<const CudaArray*> all;
     for (int64_t i = 0; i < T; ++i) {
         all.push_back(&L.p[i]);
         all.push_back(&L.g[i]);
@@ -380,8 +374,13 @@ void cuda_adamw_step(const py::sequence& params, const py::sequence& grads, cons
     if (!(args.bias_correction1 > 0.0) || !(args.bias_correction2 > 0.0))
         throw py::value_error("bias corrections 1 - beta^step are 0 (beta1 = " + std::to_string(beta1) +
                               ", beta2 = " + std::to_string(beta2) + ", step " + std::to_string(step) + ")");
+    py::array_t<int64_t> host = host_table(L);
+    const int64_t* h = host.data();
     py::gil_scoped_release nogil;
-    cuda::adam_step(args, table.ptr, T, L.total, stream);
+    // The table the kernel reads is always the one built from these very lists (cached on the
+    // device by its contents, so repeated steps over the same tensors upload nothing).
+    const uintptr_t table = cuda::cached_device_table(h, 5 * T);
+    cuda::adam_step(args, table, T, L.total, stream);
 }
 
 }  // namespace
@@ -392,15 +391,13 @@ void register_cuda(py::module_& m) {
           "out = alpha * a @ b + beta * out on CUDA float32 arrays (2-D, or batched 3-D), enqueued on `stream`.");
     m.def("cuda_adam_table", &cuda_adam_table, py::arg("params"), py::arg("grads"), py::arg("exp_avgs"),
           py::arg("exp_avg_sqs"),
-          "Checks the four lists of CUDA float32 arrays and returns the host int64 (5, T) table that "
-          "cuda_adamw_step needs on the device (addresses and element counts).");
+          "Checks the four lists of CUDA float32 arrays and returns the host int64 (5, T) table the fused "
+          "Adam kernel reads (addresses of params, grads, exp_avgs, exp_avg_sqs; element counts).");
     m.def("cuda_adamw_step", &cuda_adamw_step, py::arg("params"), py::arg("grads"), py::arg("exp_avgs"),
-          py::arg("exp_avg_sqs"), py::kw_only(), py::arg("table"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
-          py::arg("eps"), py::arg("weight_decay"), py::arg("step"), py::arg("adamw") = true,
-          py::arg("stream") = uintptr_t{0},
-          "One fused Adam (adamw=False) / AdamW step over lists of CUDA float32 arrays, one launch on `stream`. "
-          "`table` is a device int64 (5, T) array holding cuda_adam_table(...) of the same lists; `step` counts "
-          "this step (1 for the first).");
+          py::arg("exp_avg_sqs"), py::kw_only(), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
+          py::arg("weight_decay"), py::arg("step"), py::arg("adamw") = true, py::arg("stream") = uintptr_t{0},
+          "One fused Adam (adamw=False) / AdamW step over lists of CUDA float32 arrays, in place, one launch on "
+          "`stream`; `step` counts this step (1 for the first).");
 }
 
 }  // namespace tf::bind

@@ -22,5 +22,6 @@ void gemm(const GemmShape&, float, uintptr_t, uintptr_t, float, uintptr_t, const
     not_built("cuda gemm");
 }
 void adam_step(const AdamArgs&, uintptr_t, int64_t, int64_t, uintptr_t) { not_built("cuda adam_step"); }
+uintptr_t cached_device_table(const int64_t*, int64_t) { not_built("cached_device_table"); }
 
 }  // namespace tf::cuda

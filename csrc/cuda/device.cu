@@ -6,6 +6,9 @@
 #include "check.cuh"
 #include "device_props.cuh"
 
+#include <algorithm>
+#include <iterator>
+#include <list>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -67,6 +70,50 @@ int multiprocessor_count(int device) {
         cache[device] = sms > 0 ? sms : 1;
     }
     return cache[device];
+}
+
+uintptr_t cached_device_table(const int64_t* host, int64_t count) {
+    if (count <= 0) throw std::runtime_error("cached_device_table: count must be > 0");
+    struct Entry {
+        int device;
+        std::vector<int64_t> contents;
+        void* ptr;
+    };
+    static std::mutex mu;
+    static std::list<Entry> lru;  // most recently used first
+    constexpr size_t kMaxPerDevice = 64;
+    std::lock_guard<std::mutex> lock(mu);
+    const int dev = current_device();
+    for (auto it = lru.begin(); it != lru.end(); ++it) {
+        if (it->device == dev && static_cast<int64_t>(it->contents.size()) == count &&
+            std::equal(it->contents.begin(), it->contents.end(), host)) {
+            lru.splice(lru.begin(), lru, it);
+            return reinterpret_cast<uintptr_t>(lru.front().ptr);
+        }
+    }
+    size_t on_device = 0;
+    for (const Entry& e : lru) on_device += e.device == dev;
+    if (on_device >= kMaxPerDevice) {
+        for (auto it = std::prev(lru.end());; --it) {  // the least recently used on this device
+            if (it->device == dev) {
+                TF_CUDA_CHECK(cudaDeviceSynchronize());  // a queued kernel may still read it
+                TF_CUDA_CHECK(cudaFree(it->ptr));
+                lru.erase(it);
+                break;
+            }
+            if (it == lru.begin()) break;
+        }
+    }
+    void* ptr = nullptr;
+    const size_t bytes = static_cast<size_t>(count) * sizeof(int64_t);
+    TF_CUDA_CHECK(cudaMalloc(&ptr, bytes));
+    cudaError_t err = cudaMemcpy(ptr, host, bytes, cudaMemcpyHostToDevice);
+    if (err != cudaSuccess) {
+        cudaFree(ptr);
+        detail::throw_cuda_error(err, "cudaMemcpy(ptr, host, bytes, cudaMemcpyHostToDevice)", __FILE__, __LINE__);
+    }
+    lru.push_front(Entry{dev, std::vector<int64_t>(host, host + count), ptr});
+    return reinterpret_cast<uintptr_t>(ptr);
 }
 
 std::string build_info() {

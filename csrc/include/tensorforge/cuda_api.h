@@ -51,4 +51,11 @@ struct AdamArgs {
 void adam_step(const AdamArgs& args, uintptr_t table, int64_t num_tensors, int64_t total_elements,
                uintptr_t stream);
 
+// A device copy of `count` int64 values (an Adam table), cached per device by its contents: the
+// same contents give the same device address with no copy, so an optimizer that steps the same
+// tensors pays for the upload once. New contents are copied synchronously (cudaMemcpy), so they
+// are in place before anything enqueued afterwards on any stream. Up to 64 tables per device are
+// kept; evicting one synchronizes the device before freeing it (kernels may still read it).
+uintptr_t cached_device_table(const int64_t* host, int64_t count);
+
 }  // namespace tf::cuda

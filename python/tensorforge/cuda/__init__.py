@@ -19,8 +19,6 @@ Status: these kernels compiled with nvcc on machines without a GPU; until the CU
 tests/test_cuda_kernels.py have passed on a GPU (bench/gpu_suite.sh), nothing here is known to
 be correct or fast on a device.
 """
-from collections import OrderedDict
-
 from .. import _C
 
 __all__ = [
@@ -163,45 +161,13 @@ def gemm(a, b, out=None, *, alpha=1.0, beta=0.0, stream=None):
     return out
 
 
-# Device copies of the pointer tables, keyed by (device, table bytes): a table's contents are its
-# key, so a hit is always right even when addresses are reused by new arrays.
-_TABLE_CACHE = OrderedDict()
-_TABLE_CACHE_SIZE = 16
-
-
-def _device_table(host, like):
-    if _is_torch(like):
-        import torch
-        dev = like.device
-        key = ("torch", dev.index, host.tobytes())
-        table = _TABLE_CACHE.get(key)
-        if table is None:
-            table = torch.from_numpy(host).to(dev)
-            torch.cuda.current_stream(dev).synchronize()  # the copy is done before any stream reads it
-    else:
-        cupy = _import_cupy("adamw_step")
-        key = ("cupy", cupy.cuda.Device().id, host.tobytes())
-        table = _TABLE_CACHE.get(key)
-        if table is None:
-            table = cupy.asarray(host)
-            cupy.cuda.get_current_stream().synchronize()
-    _TABLE_CACHE[key] = table
-    _TABLE_CACHE.move_to_end(key)
-    while len(_TABLE_CACHE) > _TABLE_CACHE_SIZE:
-        _TABLE_CACHE.popitem(last=False)
-    return table
-
-
-def _adam(params, grads, exp_avgs, exp_avg_sqs, lr, beta1, beta2, eps, weight_decay, step, adamw, stream, name):
+def _adam(params, grads, exp_avgs, exp_avg_sqs, lr, beta1, beta2, eps, weight_decay, step, adamw, stream):
     params, grads, exp_avgs, exp_avg_sqs = list(params), list(grads), list(exp_avgs), list(exp_avg_sqs)
-    host = _C.cuda_adam_table(params, grads, exp_avgs, exp_avg_sqs)  # checks dtypes, shapes, lengths
-    if host.shape[1] == 0:
-        return
-    _require_available(name)
-    table = _device_table(host, params[0])
-    _C.cuda_adamw_step(params, grads, exp_avgs, exp_avg_sqs, table=table, lr=float(lr), beta1=float(beta1),
-                       beta2=float(beta2), eps=float(eps), weight_decay=float(weight_decay), step=int(step),
-                       adamw=adamw, stream=_stream_arg(stream, params))
+    # The binding checks every array, builds the (5, T) table of addresses and sizes, keeps a device
+    # copy of it (cached by contents, so stepping the same tensors uploads nothing) and launches once.
+    _C.cuda_adamw_step(params, grads, exp_avgs, exp_avg_sqs, lr=float(lr), beta1=float(beta1), beta2=float(beta2),
+                       eps=float(eps), weight_decay=float(weight_decay), step=int(step), adamw=adamw,
+                       stream=_stream_arg(stream, params))
 
 
 def adamw_step(params, grads, exp_avgs, exp_avg_sqs, *, lr, step, beta1=0.9, beta2=0.999, eps=1e-8,
@@ -209,12 +175,10 @@ def adamw_step(params, grads, exp_avgs, exp_avg_sqs, *, lr, step, beta1=0.9, bet
     """One fused AdamW step (torch.optim.AdamW's formula, decoupled weight decay) over lists of CUDA
     float32 arrays, in place, one kernel launch. `step` counts this step (1 for the first); the bias
     corrections 1 - beta^step are computed on the host."""
-    _adam(params, grads, exp_avgs, exp_avg_sqs, lr, beta1, beta2, eps, weight_decay, step, True, stream,
-          "adamw_step")
+    _adam(params, grads, exp_avgs, exp_avg_sqs, lr, beta1, beta2, eps, weight_decay, step, True, stream)
 
 
 def adam_step(params, grads, exp_avgs, exp_avg_sqs, *, lr, step, beta1=0.9, beta2=0.999, eps=1e-8,
               weight_decay=0.0, stream=None):
     """One fused Adam step (torch.optim.Adam's formula: weight decay as L2 added to the gradient)."""
-    _adam(params, grads, exp_avgs, exp_avg_sqs, lr, beta1, beta2, eps, weight_decay, step, False, stream,
-          "adam_step")
+    _adam(params, grads, exp_avgs, exp_avg_sqs, lr, beta1, beta2, eps, weight_decay, step, False, stream)
