@@ -77,7 +77,24 @@ else
         exit "$failed"
     fi
 fi
-grep -E "warning|Used [0-9]+ registers" "$results/build.log" | head -n 20 || true
+grep -iE "warning" "$results/build.log" | head -n 20 || true
+
+# What nvcc made of the kernels (no GPU time needed): registers, spills, shared memory, and
+# whether the GEMM's loads are 16 bytes wide (LDG.E.128 / LDS.128) and its math is FFMA.
+so=$(PYTHONPATH="$pythonpath_for_tests" "$PY" -c "import tensorforge._C as m; print(m.__file__)" 2>/dev/null \
+     | tail -n1)
+if [ -n "$so" ] && command -v cuobjdump >/dev/null 2>&1; then
+    {
+        echo "== cuobjdump --dump-resource-usage $so"
+        cuobjdump --dump-resource-usage "$so" 2>&1 | grep -E "Function|REG|STACK|SHARED|LOCAL" | head -n 80
+        echo "== SASS instruction counts (all kernels)"
+        cuobjdump --dump-sass "$so" 2>/dev/null | grep -oE "\b(LDG\.E\.128|LDG\.E|LDS\.128|LDS|STS\.128|STS|FFMA|LDL|STL)[A-Z0-9._]*" \
+            | sort | uniq -c | sort -rn | head -n 20
+    } >>"$results/build.log" 2>&1
+    sed -n '/== cuobjdump --dump-resource-usage/,$p' "$results/build.log" | head -n 60
+else
+    echo "(cuobjdump or the built module not found; no resource report)"
+fi
 
 # Run everything from a scratch folder so `import tensorforge` finds the installed package, not
 # the sources (which have no compiled module unless the fallback built one there).
@@ -96,7 +113,7 @@ fi
 
 # ---- 2. tests ---------------------------------------------------------------------------------------
 stage "CUDA tests"
-timeout 240 "$PY" -m pytest -q -rs -p no:cacheprovider "$repo/tests/test_cuda_api.py" \
+TENSORFORGE_EXPECT_CUDA=1 timeout 240 "$PY" -m pytest -q -rs -p no:cacheprovider "$repo/tests/test_cuda_api.py" \
     "$repo/tests/test_cuda_kernels.py" 2>&1 | tee "$results/tests.log"
 rc=${PIPESTATUS[0]}
 if [ "$rc" -ne 0 ]; then
