@@ -78,6 +78,14 @@ inline thread_local dim3 blockDim, gridDim;
 
 inline void __syncthreads() { tf_emu::current_barrier->wait(); }
 
+// Cache-hinted global loads and stores: plain accesses on the CPU.
+template <class T>
+inline T __ldcg(const T* p) { return *p; }
+template <class T>
+inline T __ldcs(const T* p) { return *p; }
+template <class T>
+inline void __stcg(T* p, T v) { *p = v; }
+
 namespace tf_emu {
 
 template <class F>
