@@ -291,3 +291,12 @@ def test_adam_rejects_bad_hyperparameters(kw, match):
     args.update(kw)
     with expect_error(ValueError, match):
         _C.cuda_adamw_step(p, g, m, v, **args)
+
+
+def test_torch_cpu_tensors_are_rejected_clearly():
+    torch = pytest.importorskip("torch")
+    a, b, out = torch.zeros(3, 4), torch.zeros(4, 5), torch.zeros(3, 5)
+    with expect_error(TypeError, "a must be a CUDA array"):
+        tfc.gemm(a, b, out)
+    with expect_error(TypeError, r"params\[0\] must be a CUDA array"):
+        tfc.adamw_step([a], [a.clone()], [a.clone()], [a.clone()], lr=1e-3, step=1)

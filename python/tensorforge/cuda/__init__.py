@@ -89,7 +89,7 @@ def _is_torch(x):
 def current_stream(like=None):
     """The stream our kernels use by default, as an int: torch's current stream when `like` is a torch
     tensor, else cupy's current stream, else 0 (the legacy default stream)."""
-    if like is not None and _is_torch(like):
+    if like is not None and _is_torch(like) and getattr(like, "is_cuda", False):
         import torch
         return int(torch.cuda.current_stream(like.device).cuda_stream)
     cupy = _try_import_cupy()
