@@ -1,10 +1,27 @@
-// The CUDA API in a build without CUDA: same names, clear answers.
+// The CUDA API in a build without CUDA (TENSORFORGE_CUDA=OFF, or AUTO with no nvcc): the same
+// names, clear answers. Queries report "not built"; everything that would touch a GPU throws.
 #include <tensorforge/cuda_api.h>
 
+#include <stdexcept>
+
 namespace tf::cuda {
+namespace {
+[[noreturn]] void not_built(const char* what) {
+    throw std::runtime_error(std::string("tensorforge was built without CUDA, so ") + what +
+                             " is unavailable; rebuild with TENSORFORGE_CUDA=ON and nvcc on PATH");
+}
+}  // namespace
 
 bool is_built() { return false; }
 int device_count() { return 0; }
 std::string build_info() { return "not built (configure with TENSORFORGE_CUDA=ON and nvcc on PATH)"; }
+void require_device() { not_built("the CUDA backend"); }
+int current_device() { not_built("current_device"); }
+int pointer_device(uintptr_t) { not_built("pointer_device"); }
+void gemm(const GemmShape&, float, uintptr_t, uintptr_t, float, uintptr_t, const GemmBatch&, uintptr_t) {
+    not_built("cuda gemm");
+}
+void adam_step(const AdamArgs&, uintptr_t, int64_t, int64_t, uintptr_t) { not_built("cuda adam_step"); }
+uintptr_t cached_device_table(const int64_t*, int64_t) { not_built("cached_device_table"); }
 
 }  // namespace tf::cuda

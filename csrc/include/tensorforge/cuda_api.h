@@ -2,14 +2,60 @@
 // with the host compiler. Device pointers are passed as raw addresses; `stream` is a
 // cudaStream_t as an integer (cupy's current stream), 0 for the legacy default stream.
 // Every function throws std::runtime_error naming the failing call, file and line.
+// In a build without CUDA (TENSORFORGE_CUDA=OFF) the same names exist (cuda_stubs.cpp):
+// the queries answer "not built / 0 devices" and everything else throws std::runtime_error.
 #pragma once
 #include <cstdint>
 #include <string>
+
+#include <tensorforge/gemm.h>
 
 namespace tf::cuda {
 
 bool is_built();          // true only in a build that compiled the .cu files
 int device_count();       // 0 when there is no driver or no device; never throws
 std::string build_info(); // CUDA version and architectures compiled
+
+// Throws std::runtime_error ("no CUDA device is visible ...") unless a device can be used.
+void require_device();
+// The device that the calling thread's kernels launch on (cudaGetDevice).
+int current_device();
+// Where a pointer lives: the device ordinal for device memory, -2 for managed memory
+// (usable from any device), -1 for host or unknown memory. Throws on a CUDA error.
+int pointer_device(uintptr_t ptr);
+
+// C = alpha * op(A) * op(B) + beta * C in float32, row-major, with exactly the semantics of
+// tf::cpu::gemm (see gemm.h): transpose flags, leading dimensions, beta == 0 means C is
+// write-only, strided batch (stride 0 broadcasts an input). `a`, `b`, `c` are device
+// addresses of float; the kernel is enqueued on `stream` and this returns without waiting.
+// Callers validate shapes and that C overlaps neither A nor B.
+void gemm(const GemmShape& s, float alpha, uintptr_t a, uintptr_t b, float beta, uintptr_t c,
+          const GemmBatch& batch, uintptr_t stream);
+
+// One fused Adam / AdamW step over a list of float32 tensors, one launch.
+//   `table` is a device array of int64, 5 rows of `num_tensors` entries (row-major):
+//     row 0: param addresses, 1: grad addresses, 2: exp_avg addresses, 3: exp_avg_sq addresses,
+//     row 4: element counts. Each tensor is contiguous; all four of a tensor have its count.
+//   `total_elements` (the sum of row 4) only sizes the grid; 0 launches nothing.
+// The formula is PyTorch's (torch.optim.Adam / AdamW, amsgrad=False, maximize=False):
+//   AdamW (decoupled):  p -= lr * weight_decay * p        Adam: g += weight_decay * p
+//   m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g * g
+//   p -= lr / bias_correction1 * m / (sqrt(v) / sqrt(bias_correction2) + eps)
+// with bias_correction1 = 1 - beta1^step and bias_correction2 = 1 - beta2^step computed by the
+// caller on the host.
+struct AdamArgs {
+    double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
+    double bias_correction1 = 1.0, bias_correction2 = 1.0;
+    bool decoupled_weight_decay = true;  // true: AdamW; false: Adam (L2 added to the gradient)
+};
+void adam_step(const AdamArgs& args, uintptr_t table, int64_t num_tensors, int64_t total_elements,
+               uintptr_t stream);
+
+// A device copy of `count` int64 values (an Adam table), cached per device by its contents: the
+// same contents give the same device address with no copy, so an optimizer that steps the same
+// tensors pays for the upload once. New contents are copied synchronously (cudaMemcpy), so they
+// are in place before anything enqueued afterwards on any stream. Up to 64 tables per device are
+// kept; evicting one synchronizes the device before freeing it (kernels may still read it).
+uintptr_t cached_device_table(const int64_t* host, int64_t count);
 
 }  // namespace tf::cuda

@@ -1,0 +1,9 @@
+// Device facts the launchers size their grids by (implemented in device.cu).
+#pragma once
+
+namespace tf::cuda {
+
+// Streaming multiprocessors of `device`, cached after the first query; throws on a CUDA error.
+int multiprocessor_count(int device);
+
+}  // namespace tf::cuda

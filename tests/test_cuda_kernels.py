@@ -1,0 +1,370 @@
+"""Our CUDA kernels on a GPU, against float64 CPU references (and torch where it has CUDA).
+
+Skips as a whole unless cupy imports and tensorforge.cuda.is_available() (CUDA built, GPU
+visible). Outputs are poisoned with NaN before each run, inputs are fresh random data, sizes
+include odd ones. bench/gpu_suite.sh runs this file on a GPU machine.
+"""
+import os
+
+import numpy as np
+import pytest
+
+cp = pytest.importorskip("cupy")
+
+import tensorforge.cuda as tfc  # noqa: E402
+
+if not tfc.is_available():
+    pytest.skip("CUDA kernels not built or no GPU visible", allow_module_level=True)
+
+if os.environ.get("TENSORFORGE_TEST_NO_CUPY_POOL"):
+    # Every array its own cudaMalloc, so compute-sanitizer's memcheck sees out-of-bounds accesses
+    # that a pooled allocation would hide (bench/gpu_suite.sh sets this for its memcheck pass).
+    cp.cuda.set_allocator(None)
+
+
+@pytest.fixture(autouse=True)
+def _sync_after_each_test():
+    yield
+    cp.cuda.Device().synchronize()  # a fault inside a kernel surfaces here, in the test that caused it
+
+
+def rel_err(out, ref):
+    out = np.asarray(out, np.float64)
+    ref = np.asarray(ref, np.float64)
+    return np.linalg.norm(out - ref) / max(np.linalg.norm(ref), 1e-300)
+
+
+def randn(rng, *shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def gemm_ref(a, b, c0, alpha, beta):
+    """float64 reference of alpha * a @ b + beta * c0 (c0 ignored when beta == 0)."""
+    r = alpha * (np.asarray(a, np.float64) @ np.asarray(b, np.float64))
+    if beta != 0:
+        r = r + beta * np.asarray(c0, np.float64)
+    return r
+
+
+def device_operand(rng, rows, cols, trans, pad=0, offset=0):
+    """A (rows, cols) float32 cupy operand: row-major, or the .T view of a (cols, rows) array when
+    trans; `pad` widens the stored rows (leading dimension > width); `offset` shifts the start by
+    that many elements (breaks 16-byte alignment, so the kernel takes its scalar-load path)."""
+    sr, sc = (cols, rows) if trans else (rows, cols)
+    host = randn(rng, sr, sc + pad)
+    flat = cp.empty(offset + host.size, cp.float32)
+    flat[offset:] = cp.asarray(host.ravel())
+    stored = flat[offset:].reshape(sr, sc + pad)[:, :sc]
+    view = stored.T if trans else stored
+    ref = host[:, :sc].T if trans else host[:, :sc]
+    assert view.shape == (rows, cols)
+    return view, ref
+
+
+def poisoned(shape):
+    out = cp.empty(shape, cp.float32)
+    out.fill(np.nan)
+    return out
+
+
+ODD_AND_ROUND = [(1, 1, 1), (7, 7, 7), (1, 33, 127), (33, 1, 7), (127, 33, 1), (1000, 1023, 33),
+                 (1023, 1000, 127), (64, 64, 64), (128, 128, 8), (256, 256, 256), (96, 200, 1000)]
+
+
+@pytest.mark.parametrize("m,n,k", ODD_AND_ROUND)
+@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
+def test_gemm_matches_float64(rng, m, n, k, ta, tb):
+    a, ar = device_operand(rng, m, k, ta)
+    b, br = device_operand(rng, k, n, tb)
+    out = poisoned((m, n))
+    res = tfc.gemm(a, b, out)  # beta == 0: the NaNs in out must be ignored
+    assert res is out
+    host = cp.asnumpy(out)
+    assert np.isfinite(host).all(), "some outputs were not written (NaN poison left)"
+    assert rel_err(host, gemm_ref(ar, br, None, 1.0, 0.0)) < 1e-5
+
+
+@pytest.mark.parametrize("m,n,k", [(2048, 1536, 257), (2049, 1537, 63), (1536, 2048, 1024)])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, True)])
+def test_gemm_large_tiles(rng, m, n, k, ta, tb):
+    """Enough blocks for the 128 x 128 configuration on any GPU of up to ~190 SMs."""
+    a, ar = device_operand(rng, m, k, ta)
+    b, br = device_operand(rng, k, n, tb)
+    out = poisoned((m, n))
+    tfc.gemm(a, b, out)
+    host = cp.asnumpy(out)
+    assert np.isfinite(host).all()
+    assert rel_err(host, gemm_ref(ar, br, None, 1.0, 0.0)) < 1e-5
+
+
+@pytest.mark.parametrize("alpha,beta", [(1.0, 1.0), (-0.5, 1.5), (2.0, -1.0), (0.0, 0.5), (0.25, 0.0)])
+@pytest.mark.parametrize("m,n,k", [(33, 65, 17), (300, 260, 129)])
+def test_gemm_alpha_beta(rng, alpha, beta, m, n, k):
+    a, ar = device_operand(rng, m, k, False)
+    b, br = device_operand(rng, k, n, True)
+    c0 = randn(rng, m, n)
+    out = cp.asarray(c0)
+    tfc.gemm(a, b, out, alpha=alpha, beta=beta)
+    assert rel_err(cp.asnumpy(out), gemm_ref(ar, br, c0, alpha, beta)) < 1e-5
+
+
+@pytest.mark.parametrize("pad,offset", [(3, 0), (4, 0), (0, 1), (5, 3)])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True)])
+def test_gemm_leading_dimensions_and_misalignment(rng, pad, offset, ta, tb):
+    m, n, k = 131, 77, 45
+    a, ar = device_operand(rng, m, k, ta, pad=pad, offset=offset)
+    b, br = device_operand(rng, k, n, tb, pad=pad, offset=offset)
+    big = cp.empty((m, n + pad + offset), cp.float32)
+    big.fill(np.nan)
+    out = big[:, offset:offset + n]  # ld > n, and start misaligned when offset % 4 != 0
+    tfc.gemm(a, b, out)
+    host = cp.asnumpy(big)
+    assert np.isfinite(host[:, offset:offset + n]).all()
+    assert np.isnan(host[:, :offset]).all() and np.isnan(host[:, offset + n:]).all(), "wrote outside out"
+    assert rel_err(host[:, offset:offset + n], gemm_ref(ar, br, None, 1.0, 0.0)) < 1e-5
+
+
+def test_gemm_k_zero_scales_c(rng):
+    a = cp.empty((5, 0), cp.float32)
+    b = cp.empty((0, 6), cp.float32)
+    c0 = randn(rng, 5, 6)
+    out = cp.asarray(c0)
+    tfc.gemm(a, b, out, alpha=3.0, beta=0.5)
+    np.testing.assert_allclose(cp.asnumpy(out), 0.5 * c0, rtol=1e-6)
+    out = poisoned((5, 6))
+    tfc.gemm(a, b, out)
+    assert (cp.asnumpy(out) == 0).all()
+
+
+@pytest.mark.parametrize("batch,m,n,k", [(1, 7, 9, 11), (3, 33, 17, 65), (8, 128, 96, 40), (5, 1000, 3, 7)])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, True), (False, True)])
+def test_gemm_batched(rng, batch, m, n, k, ta, tb):
+    ah = randn(rng, batch, *((k, m) if ta else (m, k)))
+    bh = randn(rng, batch, *((n, k) if tb else (k, n)))
+    a = cp.asarray(ah)
+    b = cp.asarray(bh)
+    if ta:
+        a, ah = a.transpose(0, 2, 1), ah.transpose(0, 2, 1)
+    if tb:
+        b, bh = b.transpose(0, 2, 1), bh.transpose(0, 2, 1)
+    c0 = randn(rng, batch, m, n)
+    out = cp.asarray(c0)
+    tfc.gemm(a, b, out, alpha=0.75, beta=-0.5)
+    assert rel_err(cp.asnumpy(out), gemm_ref(ah, bh, c0, 0.75, -0.5)) < 1e-5
+
+
+def test_gemm_batched_broadcast_operand(rng):
+    batch, m, n, k = 6, 45, 70, 33
+    ah = randn(rng, batch, m, k)
+    bh = randn(rng, k, n)
+    a = cp.asarray(ah)
+    b = cp.broadcast_to(cp.asarray(bh), (batch, k, n))  # batch stride 0
+    assert b.strides[0] == 0
+    out = poisoned((batch, m, n))
+    tfc.gemm(a, b, out)
+    assert rel_err(cp.asnumpy(out), gemm_ref(ah, np.broadcast_to(bh, (batch, k, n)), None, 1.0, 0.0)) < 1e-5
+
+
+def test_gemm_out_none_allocates(rng):
+    ah, bh = randn(rng, 20, 30), randn(rng, 30, 40)
+    out = tfc.gemm(cp.asarray(ah), cp.asarray(bh))
+    assert isinstance(out, cp.ndarray) and out.shape == (20, 40) and out.dtype == cp.float32
+    assert rel_err(cp.asnumpy(out), ah.astype(np.float64) @ bh) < 1e-5
+
+
+def test_gemm_grid_split_over_many_row_tiles_and_batches(rng):
+    # > 65535 row tiles (the grid y limit) even of 128 rows: split into several launches
+    m = 65535 * 128 + 77
+    ah, bh = randn(rng, m, 2), randn(rng, 2, 3)
+    out = poisoned((m, 3))
+    tfc.gemm(cp.asarray(ah), cp.asarray(bh), out)
+    host = cp.asnumpy(out)
+    assert np.isfinite(host).all()
+    assert rel_err(host, ah.astype(np.float64) @ bh) < 1e-5
+    # > 65535 batch entries (grid z limit)
+    batch = 70001
+    ah, bh = randn(rng, batch, 1, 3), randn(rng, batch, 3, 2)
+    out = poisoned((batch, 1, 2))
+    tfc.gemm(cp.asarray(ah), cp.asarray(bh), out)
+    host = cp.asnumpy(out)
+    assert np.isfinite(host).all()
+    assert rel_err(host, ah.astype(np.float64) @ bh) < 1e-5
+
+
+def test_gemm_on_a_non_default_stream(rng):
+    ah, bh = randn(rng, 300, 200), randn(rng, 200, 100)
+    s = cp.cuda.Stream(non_blocking=True)
+    with s:
+        a, b, out = cp.asarray(ah), cp.asarray(bh), poisoned((300, 100))
+        tfc.gemm(a, b, out)  # default: cupy's current stream, i.e. s
+        s.synchronize()
+        host = cp.asnumpy(out)
+    assert rel_err(host, ah.astype(np.float64) @ bh) < 1e-5
+
+
+def test_gemm_matches_cupy_matmul(rng):
+    ah, bh = randn(rng, 513, 257), randn(rng, 257, 1025)
+    a, b = cp.asarray(ah), cp.asarray(bh)
+    ours = tfc.gemm(a, b)
+    assert rel_err(cp.asnumpy(ours), cp.asnumpy(a @ b)) < 1e-5
+
+
+def test_gemm_torch_tensors(rng):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA")
+    ah, bh = randn(rng, 65, 33), randn(rng, 33, 17)
+    a = torch.from_numpy(ah).cuda()
+    b = torch.from_numpy(bh).cuda().T.contiguous().T  # a transposed view
+    out = tfc.gemm(a, b)
+    assert isinstance(out, torch.Tensor) and out.is_cuda
+    torch.cuda.synchronize()
+    assert rel_err(out.cpu().numpy(), ah.astype(np.float64) @ bh) < 1e-5
+
+
+def test_gemm_rejects_bad_device_inputs(rng):
+    a = cp.asarray(randn(rng, 3, 4))
+    b = cp.asarray(randn(rng, 4, 5))
+    with pytest.raises(TypeError, match="must be a CUDA array"):
+        tfc.gemm(np.zeros((3, 4), np.float32), b, cp.empty((3, 5), cp.float32))
+    with pytest.raises(TypeError, match="float32"):
+        tfc.gemm(a.astype(cp.float64), b, cp.empty((3, 5), cp.float32))
+    with pytest.raises(ValueError, match="shape mismatch"):
+        tfc.gemm(a, a, cp.empty((3, 4), cp.float32))
+    with pytest.raises(ValueError, match="contiguous along one of its last two"):
+        tfc.gemm(cp.asarray(randn(rng, 6, 8))[::2, ::2], b, cp.empty((3, 5), cp.float32))
+
+    host = np.zeros((3, 5), np.float32)
+
+    class HostMemory:  # a host pointer dressed up as a device array
+        __cuda_array_interface__ = {"shape": (3, 5), "typestr": "<f4", "strides": None,
+                                    "data": (host.ctypes.data, False), "version": 3}
+
+    with pytest.raises(ValueError, match="not in GPU memory"):
+        tfc.gemm(a, b, HostMemory())
+    out = cp.empty((3, 5), cp.float32)
+    with pytest.raises(ValueError, match="out overlaps"):
+        tfc.gemm(a, b, b[:3])  # out is part of b
+    tfc.gemm(a, b, out)  # and the device still works afterwards
+
+
+# ---- Adam / AdamW ------------------------------------------------------------------------------
+
+def adam_ref(p, g, m, v, *, lr, beta1, beta2, eps, weight_decay, step, adamw):
+    """PyTorch's Adam/AdamW (amsgrad=False, maximize=False) in float64."""
+    p, g, m, v = (np.asarray(x, np.float64) for x in (p, g, m, v))
+    if adamw:
+        p = p * (1 - lr * weight_decay)
+    elif weight_decay != 0:
+        g = g + weight_decay * p
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    bc1 = 1 - beta1 ** step
+    bc2 = 1 - beta2 ** step
+    p = p - (lr / bc1) * m / (np.sqrt(v) / np.sqrt(bc2) + eps)
+    return p, m, v
+
+
+ADAM_SHAPES = [(1,), (5,), (0,), (4096,), (4097,), (3, 7), (10000,), (129, 33), (8191,), (70000,)]
+
+
+def misaligned(host):
+    """A device copy of `host` whose start is 4 bytes past a 16-byte boundary."""
+    flat = cp.empty(host.size + 1, cp.float32)
+    flat[1:] = cp.asarray(host.ravel())
+    return flat[1:].reshape(host.shape)
+
+
+@pytest.mark.parametrize("adamw", [True, False])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_adam_matches_float64_over_steps(rng, adamw, weight_decay):
+    hp = dict(lr=3e-3, beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=weight_decay)
+    ps = [randn(rng, *s) for s in ADAM_SHAPES]
+    ms = [np.zeros(s, np.float32) for s in ADAM_SHAPES]
+    vs = [np.zeros(s, np.float32) for s in ADAM_SHAPES]
+    # device state; one tensor misaligned so the scalar path runs too
+    dp = [cp.asarray(x) for x in ps]
+    dp[6] = misaligned(ps[6])
+    dm = [cp.asarray(x) for x in ms]
+    dv = [cp.asarray(x) for x in vs]
+    rp, rm, rv = list(ps), list(ms), list(vs)
+    fn = tfc.adamw_step if adamw else tfc.adam_step
+    for step in range(1, 6):
+        gs = [randn(rng, *s) for s in ADAM_SHAPES]
+        fn(dp, [cp.asarray(g) for g in gs], dm, dv, step=step, **hp)
+        for i, g in enumerate(gs):
+            rp[i], rm[i], rv[i] = adam_ref(rp[i], g, rm[i], rv[i], step=step, adamw=adamw, **hp)
+    cp.cuda.Device().synchronize()
+    for i, s in enumerate(ADAM_SHAPES):
+        if np.prod(s) == 0:
+            continue
+        np.testing.assert_allclose(cp.asnumpy(dp[i]), rp[i], rtol=2e-6, atol=2e-6, err_msg=f"param {i} {s}")
+        np.testing.assert_allclose(cp.asnumpy(dm[i]), rm[i], rtol=1e-5, atol=1e-6, err_msg=f"exp_avg {i} {s}")
+        np.testing.assert_allclose(cp.asnumpy(dv[i]), rv[i], rtol=1e-5, atol=1e-7, err_msg=f"exp_avg_sq {i} {s}")
+
+
+def test_adam_many_tensors_one_launch(rng):
+    """More chunks than blocks and more tensors than blocks: the grid-stride walk over the list."""
+    shapes = [(int(n),) for n in rng.integers(1, 9000, size=1500)]
+    hp = dict(lr=1e-2, beta1=0.8, beta2=0.95, eps=1e-6, weight_decay=0.05)
+    ps = [randn(rng, *s) for s in shapes]
+    gs = [randn(rng, *s) for s in shapes]
+    dp = [cp.asarray(x) for x in ps]
+    dm = [cp.zeros(s, cp.float32) for s in shapes]
+    dv = [cp.zeros(s, cp.float32) for s in shapes]
+    tfc.adamw_step(dp, [cp.asarray(g) for g in gs], dm, dv, step=1, **hp)
+    cp.cuda.Device().synchronize()
+    for i in range(len(shapes)):
+        rp, _, _ = adam_ref(ps[i], gs[i], 0.0, 0.0, step=1, adamw=True, **hp)
+        np.testing.assert_allclose(cp.asnumpy(dp[i]), rp, rtol=2e-6, atol=2e-6)
+
+
+def test_adamw_matches_torch(rng):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA")
+    shapes = [(64, 33), (1000,), (7,)]
+    hp = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
+    init = [randn(rng, *s) for s in shapes]
+    tparams = [torch.nn.Parameter(torch.from_numpy(x).cuda()) for x in init]
+    opt = torch.optim.AdamW(tparams, **hp, foreach=False)
+    ours = [torch.from_numpy(x).cuda() for x in init]
+    m = [torch.zeros_like(x) for x in ours]
+    v = [torch.zeros_like(x) for x in ours]
+    for step in range(1, 4):
+        grads = [torch.from_numpy(randn(rng, *s)).cuda() for s in shapes]
+        for p, g in zip(tparams, grads):
+            p.grad = g.clone()
+        opt.step()
+        tfc.adamw_step(ours, grads, m, v, lr=hp["lr"], beta1=hp["betas"][0], beta2=hp["betas"][1], eps=hp["eps"],
+                       weight_decay=hp["weight_decay"], step=step)
+    torch.cuda.synchronize()
+    for p, q in zip(tparams, ours):
+        np.testing.assert_allclose(q.cpu().numpy(), p.detach().cpu().numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_adam_rejects_bad_device_inputs(rng):
+    p = [cp.asarray(randn(rng, 10))]
+    g = [cp.asarray(randn(rng, 10))]
+    m = [cp.zeros(10, cp.float32)]
+    v = [cp.zeros(10, cp.float32)]
+    with pytest.raises(ValueError, match="same length"):
+        tfc.adamw_step(p, g + g, m, v, lr=1e-3, step=1)
+    with pytest.raises(ValueError, match="has shape"):
+        tfc.adamw_step(p, [cp.zeros(11, cp.float32)], m, v, lr=1e-3, step=1)
+    with pytest.raises(TypeError, match="float32"):
+        tfc.adamw_step(p, [cp.zeros(10, cp.float64)], m, v, lr=1e-3, step=1)
+    with pytest.raises(ValueError, match="contiguous"):
+        tfc.adamw_step([cp.zeros(20, cp.float32)[::2]], g, m, v, lr=1e-3, step=1)
+    with pytest.raises(ValueError, match="step must be >= 1"):
+        tfc.adamw_step(p, g, m, v, lr=1e-3, step=0)
+    with pytest.raises(ValueError, match="overlaps"):
+        tfc.adamw_step(p, g, p, v, lr=1e-3, step=1)
+    host = np.zeros(10, np.float32)
+
+    class HostMemory:
+        __cuda_array_interface__ = {"shape": (10,), "typestr": "<f4", "strides": None,
+                                    "data": (host.ctypes.data, False), "version": 3}
+
+    with pytest.raises(ValueError, match="not in GPU memory"):
+        tfc.adamw_step(p, [HostMemory()], m, v, lr=1e-3, step=1)
