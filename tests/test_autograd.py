@@ -9,7 +9,6 @@ import pytest
 import tensorforge as tf
 from helpers import assert_close, to_torch, torch_module
 
-pytestmark = pytest.mark.usefixtures("single_kernel_thread")  # see conftest.py
 
 
 def _param(rng, *shape, dtype=np.float64):

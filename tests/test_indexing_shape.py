@@ -5,7 +5,6 @@ import pytest
 import tensorforge as tf
 from helpers import assert_close, to_torch, torch_module
 
-pytestmark = pytest.mark.usefixtures("single_kernel_thread")  # see conftest.py
 
 INDEXES = [
     ("int", lambda: 2),

@@ -5,7 +5,6 @@ import pytest
 import tensorforge as tf
 from helpers import assert_close, random_array
 
-pytestmark = pytest.mark.usefixtures("single_kernel_thread")  # see conftest.py
 
 MATMUL_SHAPES = [
     ((1, 1), (1, 1)), ((7, 33), (33, 1)), ((127, 65), (65, 33)), ((3, 0), (0, 4)), ((0, 5), (5, 2)),

@@ -7,7 +7,6 @@ import pytest
 import tensorforge as tf
 from helpers import torch_module
 
-pytestmark = pytest.mark.usefixtures("single_kernel_thread")  # see conftest.py
 
 
 def test_tensor_infers_pytorch_dtypes():
