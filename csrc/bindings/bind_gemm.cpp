@@ -21,6 +21,7 @@ struct Operand {
 Operand operand_layout(const py::array& x, int row_dim, const char* name) {
     int64_t rows = x.shape(row_dim), cols = x.shape(row_dim + 1);
     int64_t rs = elem_stride(x, row_dim, name), cs = elem_stride(x, row_dim + 1, name);
+    if (rows == 0 || cols == 0) return {false, std::max<int64_t>(cols, 1)};  // nothing is read
     if ((cols == 1 || cs == 1) && (rows == 1 || rs >= std::max<int64_t>(cols, 1)))
         return {false, rows == 1 ? std::max<int64_t>(cols, 1) : rs};
     if ((rows == 1 || rs == 1) && (cols == 1 || cs >= std::max<int64_t>(rows, 1)))

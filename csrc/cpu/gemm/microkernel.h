@@ -1,0 +1,23 @@
+// The GEMM microkernel contract shared by the driver and the per-ISA units.
+//
+// A microkernel computes one MR x NR tile: tile[r][c] = sum_p a[p][r] * b[p][c] over kc steps,
+// where `a` is a packed A sliver (kc groups of MR values, one per row) and `b` a packed B sliver
+// (kc groups of NR values, one per column), both zero-padded at the edges. It overwrites `tile`
+// (row-major, MR x NR); the driver applies alpha/beta while writing the tile back into C.
+#pragma once
+#include <cstdint>
+
+namespace tf::cpu {
+
+template <typename T>
+struct GemmMicrokernel {
+    int mr, nr;
+    void (*run)(int64_t kc, const T* a, const T* b, T* tile);
+};
+
+GemmMicrokernel<float> gemm_microkernel_f32_avx512();    // 12 x 32, zmm
+GemmMicrokernel<float> gemm_microkernel_f32_avx2();      // 6 x 16, ymm
+GemmMicrokernel<float> gemm_microkernel_f32_baseline();  // 4 x 16, portable C++
+GemmMicrokernel<double> gemm_microkernel_f64_baseline(); // 4 x 8, portable C++
+
+}  // namespace tf::cpu

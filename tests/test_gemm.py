@@ -1,0 +1,182 @@
+"""Our CPU GEMM (tensorforge._C.gemm) against a float64 numpy reference.
+
+Every case runs on every SIMD path this CPU can execute and on 1 and 2 threads; outputs are
+poisoned with NaN (beta == 0, which must never read C) or filled with random values (beta != 0).
+"""
+import itertools
+
+import numpy as np
+import pytest
+
+import tensorforge
+from tensorforge import _C
+
+ISAS = [isa for isa in ("baseline", "avx2", "avx512") if isa in _C.compiled_isas()]
+ISAS = [isa for isa in ISAS if ["baseline", "avx2", "avx512"].index(isa) <= ["baseline", "avx2", "avx512"].index(_C.best_isa())]
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    old = _C.active_isa()
+    assert _C.set_active_isa(request.param) == request.param
+    yield request.param
+    _C.set_active_isa(old)
+
+
+@pytest.fixture(params=[1, 2], ids=lambda n: f"{n}thr")
+def threads(request):
+    old = tensorforge.get_num_threads()
+    tensorforge.set_num_threads(request.param)
+    yield request.param
+    tensorforge.set_num_threads(old)
+
+
+def operand(rng, rows, cols, dtype, transposed, pad=0):
+    """A rows x cols operand, stored transposed (a .T view) and/or with a wider leading dimension."""
+    shape = (cols, rows + pad) if transposed else (rows, cols + pad)
+    base = rng.standard_normal(shape).astype(dtype)
+    view = base[:, :rows] if transposed else base[:, :cols]
+    return view.T if transposed else view
+
+
+def check(rng, m, n, k, dtype=np.float32, ta=False, tb=False, alpha=1.0, beta=0.0, pad=0):
+    a = operand(rng, m, k, dtype, ta, pad)
+    b = operand(rng, k, n, dtype, tb, pad)
+    out = np.full((m, n), np.nan, dtype) if beta == 0 else rng.standard_normal((m, n)).astype(dtype)
+    ref = alpha * (a.astype(np.float64) @ b.astype(np.float64))
+    if beta != 0:
+        ref += beta * out.astype(np.float64)
+    _C.gemm(a, b, out, alpha=alpha, beta=beta)
+    assert np.all(np.isfinite(out)), "NaN from the poisoned output leaked through"
+    err = np.linalg.norm(out - ref) / max(np.linalg.norm(ref), 1e-30)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert err < tol, f"m={m} n={n} k={k} ta={ta} tb={tb}: relative error {err:.2e}"
+
+
+ODD = [1, 7, 33, 127, 1000, 1023]
+SIZE_CASES = sorted(set(
+    [(m, n, k) for m, n, k in itertools.product(ODD, ODD, ODD) if m * n * k <= 40_000_000][::7]
+    + [(s, s, s) for s in (1, 7, 33, 64, 127, 256, 512)]
+    + [(32, 128, 784), (64, 128, 784), (256, 128, 784), (256, 10, 128), (128, 512, 512)]
+    + [(4096, 3, 5), (3, 4096, 7), (5, 7, 4096), (1, 1000, 1000), (1000, 1, 1000)]
+))
+
+
+@pytest.mark.parametrize("m,n,k", SIZE_CASES)
+def test_sizes(rng, isa, threads, m, n, k):
+    check(rng, m, n, k)
+
+
+@pytest.mark.parametrize("ta,tb", list(itertools.product([False, True], repeat=2)))
+@pytest.mark.parametrize("m,n,k", [(1, 1, 1), (7, 33, 127), (127, 33, 7), (300, 257, 301)])
+def test_transposes_and_leading_dims(rng, isa, threads, ta, tb, m, n, k):
+    check(rng, m, n, k, ta=ta, tb=tb)
+    check(rng, m, n, k, ta=ta, tb=tb, pad=5)
+
+
+@pytest.mark.parametrize("alpha,beta", [(2.5, 0.0), (1.0, 1.0), (-0.5, 0.75), (0.0, 2.0)])
+def test_alpha_beta(rng, isa, threads, alpha, beta):
+    check(rng, 130, 70, 300, alpha=alpha, beta=beta)
+    check(rng, 5, 3, 600, alpha=alpha, beta=beta, ta=True)
+
+
+def test_output_with_wide_leading_dimension(rng, isa):
+    a = rng.standard_normal((40, 30)).astype(np.float32)
+    b = rng.standard_normal((30, 20)).astype(np.float32)
+    big = np.full((40, 27), np.nan, np.float32)
+    _C.gemm(a, b, big[:, 3:23])
+    np.testing.assert_allclose(big[:, 3:23], a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
+    assert np.isnan(big[:, :3]).all() and np.isnan(big[:, 23:]).all(), "wrote outside the output view"
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.5])
+def test_k_zero(rng, beta):
+    a = np.empty((5, 0), np.float32)
+    b = np.empty((0, 4), np.float32)
+    out = rng.standard_normal((5, 4)).astype(np.float32)
+    expected = beta * out
+    _C.gemm(a, b, out, beta=beta)
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("m,n,k", [(1, 1, 1), (33, 7, 127), (257, 129, 65)])
+def test_float64(rng, threads, m, n, k):
+    for ta, tb in itertools.product([False, True], repeat=2):
+        check(rng, m, n, k, dtype=np.float64, ta=ta, tb=tb, alpha=0.5, beta=0.25)
+
+
+@pytest.mark.parametrize("batch,m,n,k", [(1, 7, 5, 3), (6, 33, 17, 65), (3, 200, 150, 100), (40, 8, 8, 8)])
+def test_batched(rng, isa, threads, batch, m, n, k):
+    a = rng.standard_normal((batch, m, k)).astype(np.float32)
+    b = rng.standard_normal((batch, n, k)).astype(np.float32).transpose(0, 2, 1)
+    out = np.full((batch, m, n), np.nan, np.float32)
+    _C.gemm(a, b, out)
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    assert np.linalg.norm(out - ref) / np.linalg.norm(ref) < 1e-5
+
+
+def test_batched_broadcast_operand(rng, threads):
+    a = rng.standard_normal((5, 31, 17)).astype(np.float32)
+    w = np.broadcast_to(rng.standard_normal((17, 9)).astype(np.float32), (5, 17, 9))  # batch stride 0
+    out = np.full((5, 31, 9), np.nan, np.float32)
+    _C.gemm(a, w, out)
+    ref = a.astype(np.float64) @ w.astype(np.float64)
+    assert np.linalg.norm(out - ref) / np.linalg.norm(ref) < 1e-5
+
+
+def test_isa_paths_agree(rng):
+    a = rng.standard_normal((77, 91)).astype(np.float32)
+    b = rng.standard_normal((91, 55)).astype(np.float32)
+    old, results = _C.active_isa(), []
+    try:
+        for isa in ISAS:
+            _C.set_active_isa(isa)
+            out = np.empty((77, 55), np.float32)
+            _C.gemm(a, b, out)
+            results.append(out)
+    finally:
+        _C.set_active_isa(old)
+    for other in results[1:]:
+        np.testing.assert_allclose(other, results[0], rtol=1e-5, atol=1e-4)
+
+
+# ---- bad input: a clear exception naming the problem, never a crash ----
+
+def f32(*shape):
+    return np.ones(shape, np.float32)
+
+
+@pytest.mark.parametrize("a,b,out,exc,pattern", [
+    (f32(3, 4), f32(5, 2), f32(3, 2), ValueError, "shape mismatch"),
+    (f32(3, 4), f32(4, 2), f32(3, 3), ValueError, "shape mismatch"),
+    (f32(2, 3, 4), f32(3, 4, 2), f32(2, 3, 2), ValueError, "shape mismatch"),
+    (f32(3, 4), f32(4, 2), f32(2, 3, 2), ValueError, "dimensions"),
+    (f32(4), f32(4, 2), f32(2), ValueError, "dimensions"),
+    (f32(3, 4), np.ones((4, 2)), f32(3, 2), TypeError, "dtype mismatch"),
+    (np.ones((3, 4), np.int64), np.ones((4, 2), np.int64), np.ones((3, 2), np.int64), TypeError, "float32 or float64"),
+    (f32(3, 8)[:, ::2], f32(4, 2), f32(3, 2), ValueError, "contiguous"),
+    (f32(3, 4), f32(4, 2), f32(3, 4)[:, ::2], ValueError, "out must be contiguous"),
+    (f32(3, 4), f32(4, 2), f32(2, 3).T, ValueError, "out must be row-major"),
+])
+def test_bad_arguments(a, b, out, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        _C.gemm(a, b, out)
+
+
+def test_read_only_output():
+    out = f32(3, 2)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        _C.gemm(f32(3, 4), f32(4, 2), out)
+
+
+def test_output_overlapping_input():
+    buf = f32(4, 4)
+    with pytest.raises(ValueError, match="overlaps"):
+        _C.gemm(buf, f32(4, 4), buf)
+
+
+def test_output_batch_stride_zero():
+    out = np.broadcast_to(f32(3, 2), (2, 3, 2))
+    with pytest.raises(ValueError):
+        _C.gemm(f32(2, 3, 4), f32(2, 4, 2), out)
