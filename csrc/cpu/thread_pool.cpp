@@ -1,10 +1,14 @@
 // Thread pool implementation: a generation counter under one mutex wakes the workers for each
-// region; each worker runs its slice and the last one to finish wakes the caller.
+// region; each worker runs its slice and the last one to finish wakes the caller. Waking a
+// sleeping thread costs tens of microseconds (more on a virtual machine), and a GEMM opens
+// several regions back to back, so workers and the caller spin for a short while (kSpin)
+// on the atomic counters before they sleep on the condition variables.
 #include "thread_pool.h"
 
 #include <pthread.h>
 
 #include <algorithm>
+#include <chrono>
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
@@ -15,6 +19,19 @@
 
 namespace tf {
 namespace {
+
+constexpr auto kSpin = std::chrono::microseconds(200);
+
+// Spins until pred() holds or kSpin has passed; returns pred().
+template <typename Pred>
+bool spin_until(Pred pred) {
+    auto deadline = std::chrono::steady_clock::now() + kSpin;
+    for (int i = 0;; ++i) {
+        if (pred()) return true;
+        if ((i & 63) == 63 && std::chrono::steady_clock::now() > deadline) return pred();
+        std::this_thread::yield();
+    }
+}
 
 int default_threads() {
     if (const char* env = std::getenv("TENSORFORGE_NUM_THREADS")) {
@@ -66,6 +83,9 @@ public:
         in_region = false;
         {
             std::unique_lock<std::mutex> lk(mutex_);
+            lk.unlock();
+            spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; });
+            lk.lock();
             done_.wait(lk, [&] { return pending_ == 0; });
             job_ = nullptr;
             if (!error) error = first_error_;
@@ -114,6 +134,7 @@ private:
         for (;;) {
             const std::function<void(int, int)>* job;
             int n;
+            spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; });
             {
                 std::unique_lock<std::mutex> lk(mutex_);
                 wake_.wait(lk, [&] { return quit_ || generation_ != seen; });
@@ -142,8 +163,8 @@ private:
     std::condition_variable wake_, done_;
     const std::function<void(int, int)>* job_ = nullptr;
     int job_threads_ = 0;
-    int pending_ = 0;
-    uint64_t generation_ = 0;
+    std::atomic<int> pending_{0};
+    std::atomic<uint64_t> generation_{0};
     bool quit_ = false;
     std::exception_ptr first_error_;
 };

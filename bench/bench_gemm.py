@@ -1,0 +1,176 @@
+"""GEMM benchmark: ours (tensorforge._C.gemm) vs numpy (OpenBLAS) vs torch (CPU), one process.
+
+For each shape and thread count: warm-up, then rounds that interleave the three libraries,
+rotating among several input buffers so the caches do not flatter anyone; the median time per
+library gives GFLOP/s (2*m*n*k / t). Threads are pinned for every library (threadpoolctl for
+numpy's BLAS, torch.set_num_threads, tensorforge.set_num_threads). The FMA peak of this machine
+is measured in the same run (an FMA-bound loop on the same threads). Prints a markdown table and
+writes JSON to bench/results/gemm.json.
+"""
+import os
+
+# Some machines set these for old OpenBLAS builds; they slow a current numpy's kernel selection.
+os.environ.pop("OPENBLAS_CORETYPE", None)
+os.environ.pop("OPENBLAS_L2_SIZE", None)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import tensorforge  # noqa: E402
+from tensorforge import _C  # noqa: E402
+
+SQUARE = [256, 512, 1024, 2048]
+IRREGULAR = [(1000, 1000, 1000), (1023, 1023, 1023), (2047, 2047, 2047)]
+MLP = [(64, 128, 784), (256, 128, 784), (256, 10, 128), (128, 512, 512)]  # (m, n, k)
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def time_interleaved(fns, rounds, min_seconds, timed_calls, lead_in):
+    """Median seconds per call of each fn, interleaving the libraries round by round.
+
+    In a round each library first runs untimed for at least `lead_in` seconds, then makes
+    `timed_calls` timed back-to-back calls. The lead-in wakes its own thread pool and outlasts
+    the previous library's spinning workers (OpenBLAS and OpenMP threads spin for tens of
+    milliseconds after a call and would steal the cores), so every library is timed in the
+    steady back-to-back state a training loop sees, on an otherwise quiet machine.
+    """
+    times = [[] for _ in fns]
+    start = time.perf_counter()
+    r = 0
+    while r < rounds or (time.perf_counter() - start < min_seconds and r < 10 * rounds):
+        for i, fn in enumerate(fns):
+            lead_end = time.perf_counter() + lead_in
+            fn()
+            while time.perf_counter() < lead_end:
+                fn()
+            for _ in range(timed_calls):
+                t0 = time.perf_counter()
+                fn()
+                times[i].append(time.perf_counter() - t0)
+        r += 1
+    return [float(np.median(t)) for t in times]
+
+
+def bench_shape(m, n, k, threads, rounds, min_seconds, torch, threadpool_limits):
+    rng = np.random.default_rng(0)
+    copies = max(2, min(8, int(64e6 // (4 * (m * k + k * n + m * n)))))
+    a_list = [rng.standard_normal((m, k), dtype=np.float32) for _ in range(copies)]
+    b_list = [rng.standard_normal((k, n), dtype=np.float32) for _ in range(copies)]
+    out = np.empty((m, n), np.float32)
+    state = {"i": 0}
+
+    def pick():
+        state["i"] = (state["i"] + 1) % copies
+        return state["i"]
+
+    def ours():
+        i = pick()
+        _C.gemm(a_list[i], b_list[i], out)
+
+    def numpy_mm():
+        i = pick()
+        np.matmul(a_list[i], b_list[i], out=out)
+
+    fns, names = [ours, numpy_mm], ["ours", "numpy"]
+    if torch is not None:
+        ta = [torch.from_numpy(x) for x in a_list]
+        tb = [torch.from_numpy(x) for x in b_list]
+        tout = torch.from_numpy(out)
+
+        def torch_mm():
+            i = pick()
+            torch.mm(ta[i], tb[i], out=tout)
+
+        fns.append(torch_mm)
+        names.append("torch")
+    tensorforge.set_num_threads(threads)
+    if torch is not None:
+        torch.set_num_threads(threads)
+    with threadpool_limits(limits=threads):
+        secs = time_interleaved(fns, rounds, min_seconds, timed_calls=3,
+                                lead_in=0.1 if threads > 1 else 0.0)
+    flops = 2.0 * m * n * k
+    return {name: flops / s * 1e-9 for name, s in zip(names, secs)}
+
+
+def geomean(xs):
+    xs = [x for x in xs if x > 0]
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else float("nan")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few shapes, few repeats (the demo)")
+    parser.add_argument("--big", action="store_true", help="add 4096^3 (slow)")
+    parser.add_argument("--threads", type=int, nargs="*", default=None, help="thread counts (default: 1 and all)")
+    parser.add_argument("--json", default=os.path.join(os.path.dirname(__file__), "results", "gemm.json"))
+    args = parser.parse_args()
+
+    from threadpoolctl import threadpool_limits
+
+    try:
+        import torch
+    except ImportError:
+        torch = None
+
+    cores = os.cpu_count() or 1
+    threads_list = args.threads or sorted({1, cores})
+    if args.quick:
+        shapes = [("square", (512, 512, 512)), ("square", (1024, 1024, 1024)), ("irregular", (1023, 1023, 1023)),
+                  ("mlp", (256, 128, 784))]
+        rounds, min_seconds = 5, 0.2
+    else:
+        shapes = [("square", (s, s, s)) for s in SQUARE + ([4096] if args.big else [])]
+        shapes += [("irregular", s) for s in IRREGULAR] + [("mlp", s) for s in MLP]
+        rounds, min_seconds = 15, 1.0
+
+    rows = []
+    for threads in threads_list:
+        tensorforge.set_num_threads(threads)
+        peak = _C.measure_fma_peak_gflops(threads, 0.3)
+        for kind, (m, n, k) in shapes:
+            g = bench_shape(m, n, k, threads, rounds, min_seconds, torch, threadpool_limits)
+            rows.append({"kind": kind, "m": m, "n": n, "k": k, "threads": threads, "peak_gflops": peak, **g})
+
+    print(f"\nGEMM float32, {cpu_model()}, {cores} cores, SIMD path {_C.active_isa()}; "
+          f"GFLOP/s, median of interleaved runs\n")
+    has_torch = torch is not None
+    head = "| shape (m x n x k) | threads | ours | numpy | " + ("torch | " if has_torch else "")
+    head += "ours/numpy | " + ("ours/torch | " if has_torch else "") + "% of FMA peak |"
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+    for r in rows:
+        line = f"| {r['kind']} {r['m']}x{r['n']}x{r['k']} | {r['threads']} | {r['ours']:.0f} | {r['numpy']:.0f} | "
+        if has_torch:
+            line += f"{r['torch']:.0f} | "
+        line += f"{r['ours'] / r['numpy']:.2f} | "
+        if has_torch:
+            line += f"{r['ours'] / r['torch']:.2f} | "
+        line += f"{100 * r['ours'] / r['peak_gflops']:.0f}% |"
+        print(line)
+    best_peer = [r["ours"] / max(r["numpy"], r.get("torch", 0)) for r in rows]
+    print(f"\ngeomean ours / faster peer: {geomean(best_peer):.2f} (min {min(best_peer):.2f}); "
+          f"FMA peak measured: " + ", ".join(f"{t} thr {r['peak_gflops']:.0f} GFLOP/s"
+                                             for t, r in {r['threads']: r for r in rows}.items()))
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump({"machine": cpu_model(), "cores": cores, "isa": _C.active_isa(), "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
