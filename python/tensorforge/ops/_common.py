@@ -3,7 +3,8 @@ import numpy as np
 
 from .. import _dtype
 from .._backend import xp
-from ..tensor import Tensor, make
+from ..autograd.grad_mode import state
+from ..tensor import Tensor, edge, make
 
 _FLOAT_NP = (np.dtype(np.float32), np.dtype(np.float64))
 _F32 = np.dtype(np.float32)
@@ -85,3 +86,15 @@ def broadcast_error(a_shape, b_shape):
             return RuntimeError(f"The size of tensor a ({sa}) must match the size of tensor b ({sb}) at "
                                 f"non-singleton dimension {dim} (shapes {tuple(a_shape)} and {tuple(b_shape)})")
     return RuntimeError(f"shapes {tuple(a_shape)} and {tuple(b_shape)} cannot be broadcast together")
+
+
+def record_unary(x, out_data, node_cls, **fields):
+    """Wraps out_data as a Tensor and, when x needs grad, links it to a node_cls with `fields`."""
+    out = make(out_data)
+    if state.enabled and x.requires_grad:
+        node = node_cls((edge(x),))
+        for k, v in fields.items():
+            setattr(node, k, v)
+        out._grad_fn = node
+        out.requires_grad = True
+    return out

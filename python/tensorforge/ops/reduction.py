@@ -7,7 +7,7 @@ from .._backend import xp
 from ..autograd.function import Node
 from ..autograd.grad_mode import state
 from ..tensor import edge, make
-from ._common import norm_dim, norm_dims
+from ._common import norm_dim, norm_dims, record_unary
 
 _ndarray = np.ndarray
 values_indices = namedtuple("values_indices", ["values", "indices"])
@@ -20,17 +20,6 @@ def _as_array(m, v):
 
 def _keep_shape(shape, axes):
     return tuple(1 if i in axes else s for i, s in enumerate(shape))
-
-
-def _record(x, out_data, node_cls, **fields):
-    out = make(out_data)
-    if state.enabled and x.requires_grad:
-        node = node_cls((edge(x),))
-        for k, v in fields.items():
-            setattr(node, k, v)
-        out._grad_fn = node
-        out.requires_grad = True
-    return out
 
 
 class SumBackward0(Node):
@@ -59,7 +48,7 @@ def sum(x, dim=None, keepdim=False, dtype=None):  # noqa: A001
         dtype = np.int64
     out = _as_array(m, d.sum(axis=axes, keepdims=keepdim, dtype=dtype))
     in_shape = d.shape
-    return _record(x, out, SumBackward0, in_shape=in_shape,
+    return record_unary(x, out, SumBackward0, in_shape=in_shape,
                    keep_shape=_keep_shape(in_shape, axes if axes is not None else range(d.ndim)))
 
 
@@ -78,7 +67,7 @@ def mean(x, dim=None, keepdim=False, dtype=None):
     count = 1
     for a in axes:
         count *= d.shape[a]
-    return _record(x, out, MeanBackward0, in_shape=d.shape, keep_shape=_keep_shape(d.shape, axes), count=count)
+    return record_unary(x, out, MeanBackward0, in_shape=d.shape, keep_shape=_keep_shape(d.shape, axes), count=count)
 
 
 class ProdBackward0(Node):
@@ -118,7 +107,7 @@ def prod(x, dim=None, keepdim=False, dtype=None):
     axis = norm_dim(dim, d.ndim) if dim is not None else None
     out = _as_array(m, d.prod(axis=axis, keepdims=keepdim))
     keep = _keep_shape(d.shape, (axis,) if axis is not None else range(d.ndim))
-    result = _record(x, out, ProdBackward0, keep_shape=keep, axis=axis)
+    result = record_unary(x, out, ProdBackward0, keep_shape=keep, axis=axis)
     if result._grad_fn is not None:
         result._grad_fn.save(x, result.detach())
     return result
@@ -142,7 +131,7 @@ def _extreme(x, dim, keepdim, largest):
             raise RuntimeError(f"{'max' if largest else 'min'}(): Expected reduction dim to be specified for "
                                "input.numel() == 0. Specify the reduction dim with the 'dim' argument.")
         out = _as_array(m, d.max() if largest else d.min())
-        result = _record(x, out, MaxAllBackward0)
+        result = record_unary(x, out, MaxAllBackward0)
         if result._grad_fn is not None:
             result._grad_fn.save(x, result.detach())
         return result
@@ -237,7 +226,7 @@ def gather(x, dim, index):
     d = x._data
     axis = norm_dim(dim, d.ndim)
     out = xp(d).take_along_axis(d, index._data, axis=axis)
-    return _record(x, out, GatherBackward0, axis=axis, index=index, in_shape=d.shape)
+    return record_unary(x, out, GatherBackward0, axis=axis, index=index, in_shape=d.shape)
 
 
 def scatter_add_zeros(src, dim, index, shape):
@@ -247,4 +236,4 @@ def scatter_add_zeros(src, dim, index, shape):
     m = xp(s)
     out = m.zeros(shape, s.dtype)
     m.add.at(out, _full_index(m, index._data, dim), s)
-    return _record(src, out, ScatterAddBackward0, axis=dim, index=index)
+    return record_unary(src, out, ScatterAddBackward0, axis=dim, index=index)

@@ -7,7 +7,7 @@ from .._backend import xp
 from ..autograd.function import Node
 from ..autograd.grad_mode import state
 from ..tensor import Tensor, edge, make
-from ._common import norm_dim, sum_to
+from ._common import norm_dim, record_unary, sum_to
 
 _HAS_RESHAPE_COPY = tuple(int(p) for p in np.__version__.split(".")[:2]) >= (2, 1)
 
@@ -20,15 +20,9 @@ def _shape_arg(shape):
 
 
 def _record_view(x, out_data, node_cls, shares_memory=True, **fields):
-    out = make(out_data)
+    out = record_unary(x, out_data, node_cls, **fields)
     if shares_memory:
         out._vc = x._vc
-    if state.enabled and x.requires_grad:
-        node = node_cls((edge(x),))
-        for k, v in fields.items():
-            setattr(node, k, v)
-        out._grad_fn = node
-        out.requires_grad = True
     return out
 
 
