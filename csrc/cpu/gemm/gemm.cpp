@@ -5,10 +5,10 @@
 //     for pc over K in KC steps           pack B into NR-wide slivers, in parallel
 //       each thread, over its rows        A block MC x KC (packed per thread: L2)
 //         for jr over NR slivers           B sliver KC x NR (L1)
-//           for ir over MR slivers         microkernel -> tile, tile -> C with alpha/beta
+//           for ir over MR slivers         microkernel, writing C from registers with alpha/beta
 // Packing reads op(A)/op(B) through the transpose flags and zero-pads ragged edges, so every
-// microkernel call is a full tile and odd sizes take the same path; the edge tile is written
-// back through the tile buffer. beta is applied on the first K step only (beta == 0 never
+// microkernel call computes a full tile and odd sizes take the same path; only the ragged edge
+// tiles go through a scratch tile that is then copied into C. beta is applied on the first K step only (beta == 0 never
 // reads C). Threads split the rows of C, or its NR slivers when there are too few rows.
 // Batched calls run whole matrices on separate threads when each matrix is small.
 #include <tensorforge/gemm.h>
@@ -164,9 +164,16 @@ void gemm_single(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T*
                     for (int64_t sl = s0; sl < s1; ++sl) {
                         const int64_t j = jc + sl * nr, cols = std::min<int64_t>(nr, s.n - j);
                         for (int64_t ir = 0; ir < rows; ir += mr) {
-                            uk.run(kc, ablock + ir * kc, panel + sl * nr * kc, tile);
-                            store_tile(tile, nr, std::min<int64_t>(mr, rows - ir), cols, alpha, beta, first_k,
-                                       c + (ic + ir) * s.ldc + j, s.ldc);
+                            const int64_t live_rows = std::min<int64_t>(mr, rows - ir);
+                            const T* asl = ablock + ir * kc;
+                            const T* bsl = panel + sl * nr * kc;
+                            T* cdst = c + (ic + ir) * s.ldc + j;
+                            if (live_rows == mr && cols == nr) {
+                                uk.run(kc, asl, bsl, cdst, s.ldc, alpha, beta, !first_k);
+                            } else {
+                                uk.run(kc, asl, bsl, tile, nr, T(1), T(0), false);
+                                store_tile(tile, nr, live_rows, cols, alpha, beta, first_k, cdst, s.ldc);
+                            }
                         }
                     }
                 }

@@ -1,9 +1,13 @@
 // The GEMM microkernel contract shared by the driver and the per-ISA units.
 //
-// A microkernel computes one MR x NR tile: tile[r][c] = sum_p a[p][r] * b[p][c] over kc steps,
+// A microkernel computes one MR x NR tile acc[r][c] = sum_p a[p][r] * b[p][c] over kc steps,
 // where `a` is a packed A sliver (kc groups of MR values, one per row) and `b` a packed B sliver
-// (kc groups of NR values, one per column), both zero-padded at the edges. It overwrites `tile`
-// (row-major, MR x NR); the driver applies alpha/beta while writing the tile back into C.
+// (kc groups of NR values, one per column), both zero-padded at the edges, and writes it from
+// registers into the row-major tile at `c` (row stride ldc):
+//   accumulate:      c += alpha * acc          (later K steps)
+//   beta == 0:       c  = alpha * acc          (C is never read)
+//   otherwise:       c  = alpha * acc + beta * c
+// The driver passes C itself for full tiles and a scratch tile for ragged edges.
 #pragma once
 #include <cstdint>
 
@@ -12,7 +16,7 @@ namespace tf::cpu {
 template <typename T>
 struct GemmMicrokernel {
     int mr, nr;
-    void (*run)(int64_t kc, const T* a, const T* b, T* tile);
+    void (*run)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha, T beta, bool accumulate);
 };
 
 GemmMicrokernel<float> gemm_microkernel_f32_avx512();    // 12 x 32, zmm

@@ -10,7 +10,7 @@ namespace {
 
 constexpr int MR = 6, NR = 16;
 
-void kernel(int64_t kc, const float* a, const float* b, float* tile) {
+void kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha, float beta, bool accumulate) {
     __m256 acc[MR][2];
     for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     for (int64_t p = 0; p < kc; ++p) {
@@ -23,9 +23,15 @@ void kernel(int64_t kc, const float* a, const float* b, float* tile) {
         a += MR;
         b += NR;
     }
+    const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
     for (int r = 0; r < MR; ++r) {
-        _mm256_storeu_ps(tile + r * NR, acc[r][0]);
-        _mm256_storeu_ps(tile + r * NR + 8, acc[r][1]);
+        for (int h = 0; h < 2; ++h) {
+            float* dst = c + r * ldc + h * 8;
+            const __m256 scaled = _mm256_mul_ps(va, acc[r][h]);
+            if (accumulate) _mm256_storeu_ps(dst, _mm256_add_ps(_mm256_loadu_ps(dst), scaled));
+            else if (beta == 0.0f) _mm256_storeu_ps(dst, scaled);
+            else _mm256_storeu_ps(dst, _mm256_fmadd_ps(vb, _mm256_loadu_ps(dst), scaled));
+        }
     }
 }
 

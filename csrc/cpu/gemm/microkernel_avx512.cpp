@@ -10,7 +10,7 @@ namespace {
 
 constexpr int MR = 12, NR = 32;
 
-void kernel(int64_t kc, const float* a, const float* b, float* tile) {
+void kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha, float beta, bool accumulate) {
     __m512 acc[MR][2];
     for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int64_t p = 0; p < kc; ++p) {
@@ -23,9 +23,15 @@ void kernel(int64_t kc, const float* a, const float* b, float* tile) {
         a += MR;
         b += NR;
     }
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     for (int r = 0; r < MR; ++r) {
-        _mm512_storeu_ps(tile + r * NR, acc[r][0]);
-        _mm512_storeu_ps(tile + r * NR + 16, acc[r][1]);
+        for (int h = 0; h < 2; ++h) {
+            float* dst = c + r * ldc + h * 16;
+            const __m512 scaled = _mm512_mul_ps(va, acc[r][h]);
+            if (accumulate) _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_loadu_ps(dst), scaled));
+            else if (beta == 0.0f) _mm512_storeu_ps(dst, scaled);
+            else _mm512_storeu_ps(dst, _mm512_fmadd_ps(vb, _mm512_loadu_ps(dst), scaled));
+        }
     }
 }
 
