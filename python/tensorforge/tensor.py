@@ -225,23 +225,12 @@ class Tensor:
         return _HookHandle(hooks, hook)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        if not self.requires_grad:
-            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
-        if gradient is None:
-            if self._data.size != 1:
-                raise RuntimeError(f"grad can be implicitly created only for scalar outputs (this tensor has "
-                                   f"shape {tuple(self.shape)}); pass backward(gradient=...)")
-            gradient = make(xp(self._data).ones_like(self._data))
-        elif not isinstance(gradient, Tensor):
-            gradient = Tensor(gradient)
-        if gradient.shape != self.shape:
-            raise RuntimeError(f"Mismatch in shape: grad_output[0] has a shape of {tuple(gradient.shape)} and "
-                               f"output[0] has a shape of {tuple(self.shape)}.")
+        from .autograd import _grad_outputs, grad as autograd_grad
+
+        gradient = _grad_outputs([self], [gradient])[0]
         if retain_graph is None:
             retain_graph = create_graph
         if inputs is not None:
-            from .autograd import grad as autograd_grad
-
             inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
             grads = autograd_grad([self], inputs, [gradient], retain_graph=retain_graph,
                                   create_graph=create_graph, allow_unused=True)

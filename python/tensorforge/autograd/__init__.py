@@ -20,7 +20,7 @@ def _grad_outputs(outputs, grad_outputs):
         if g is None:
             if o.numel() != 1:
                 raise RuntimeError(f"grad can be implicitly created only for scalar outputs (output {i} has shape "
-                                   f"{tuple(o.shape)})")
+                                   f"{tuple(o.shape)}); pass a gradient for it")
             g = make(xp(o._data).ones_like(o._data))
         elif not isinstance(g, Tensor):
             g = Tensor(g)
