@@ -15,6 +15,9 @@ import numpy as np
 from ..autograd.grad_mode import enable_grad
 from ..tensor import Tensor, make
 
+_SET_ERROR = ("optimizer parameters need to be organized in ordered collections, but the ordering of tensors in "
+              "sets will change between runs. Please use a list instead.")
+
 
 class Optimizer:
     def __init__(self, params, defaults):
@@ -24,6 +27,8 @@ class Optimizer:
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
                             "but got a Tensor")
+        if isinstance(params, set):
+            raise TypeError(_SET_ERROR)
         param_groups = list(params)
         if len(param_groups) == 0:
             raise ValueError("optimizer got an empty parameter list")
@@ -50,8 +55,7 @@ class Optimizer:
         if isinstance(params, Tensor):
             params = [params]
         elif isinstance(params, set):
-            raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering of "
-                            "tensors in sets will change between runs. Please use a list instead.")
+            raise TypeError(_SET_ERROR)
         else:
             params = list(params)
         for i, p in enumerate(params):
