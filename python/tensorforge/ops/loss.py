@@ -6,7 +6,8 @@ import numpy as np
 
 from ..autograd.function import Function
 from ..tensor import Tensor, make
-from .elementwise import abs as abs_, clamp, exp, log, relu, where
+from ._common import sum_to
+from .elementwise import abs as abs_, clamp, log, where
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -61,10 +62,9 @@ def _coefficients(x_shape, target, weight, ignore_index, reduction, label_smooth
         smooth = 0.0
         if label_smoothing:
             smooth = (label_smoothing / c) * (np.ones(c) if w is None else w)[None, :] * valid[:, None]
-        if reduction == "mean":
-            nll_div = tw.sum()
-            smooth_div = nll_div if w is not None else rows
-            coef = coef / nll_div + (smooth / smooth_div if label_smoothing else 0.0)
+        if reduction == "mean":  # both terms divide by the summed weight of the non-ignored targets
+            with np.errstate(invalid="ignore", divide="ignore"):
+                coef = (coef + smooth) / tw.sum()
         else:
             coef = coef + smooth
         return coef, target.shape
@@ -193,15 +193,42 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     return _reduce(loss, reduction)
 
 
+class _BCEWithLogits(Function):
+    """Elementwise (1 - t) x + lw * softplus(-x) with lw = 1 + (pos_weight - 1) t, where
+    softplus(-x) = log1p(exp(-|x|)) + max(-x, 0) never overflows; d/dx = (1 - t) - lw * sigmoid(-x)."""
+
+    @staticmethod
+    def forward(ctx, x, target, pos_weight):
+        xd, td = x._data, target._data
+        softplus_neg = np.log1p(np.exp(-np.abs(xd))) + np.maximum(-xd, 0)
+        pw = None if pos_weight is None else pos_weight._data
+        lw = 1.0 if pw is None else 1 + (pw - 1) * td
+        ctx.save_for_backward(x, target)
+        ctx.softplus_neg, ctx.lw, ctx.pw = softplus_neg, lw, pw
+        return make(((1 - td) * xd + lw * softplus_neg).astype(xd.dtype, copy=False))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, target = ctx.saved_tensors
+        g, xd, td = grad._data, x._data, target._data
+        gx = gt = gpw = None
+        if ctx.needs_input_grad[0]:
+            sig_neg = 0.5 * (1 - np.tanh(0.5 * xd))  # sigmoid(-x) without overflow
+            gx = make((g * ((1 - td) - ctx.lw * sig_neg)).astype(xd.dtype, copy=False))
+        if ctx.needs_input_grad[1]:
+            dlw = 0.0 if ctx.pw is None else (ctx.pw - 1) * ctx.softplus_neg
+            gt = make((g * (dlw - xd)).astype(xd.dtype, copy=False))
+        if ctx.needs_input_grad[2]:
+            full = g * td * ctx.softplus_neg
+            gpw = sum_to(make(full), ctx.pw.shape)
+        return gx, gt, gpw
+
+
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,  # noqa: A002
                                      reduction="mean", pos_weight=None):
-    """Stable form: (1 - t) x + (1 + (pw - 1) t) (log(1 + exp(-|x|)) + max(-x, 0))."""
+    """Sigmoid + binary cross-entropy in one stable node (see _BCEWithLogits)."""
     _same_shape("binary_cross_entropy_with_logits", input, target)
-    softplus_neg = log(1 + exp(-abs_(input))) + relu(-input)
-    if pos_weight is None:
-        loss = (1 - target) * input + softplus_neg
-    else:
-        loss = (1 - target) * input + (1 + (pos_weight - 1) * target) * softplus_neg
+    loss = _BCEWithLogits.apply(input, target, pos_weight)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)

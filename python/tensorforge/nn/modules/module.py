@@ -131,7 +131,7 @@ class Module:
         if not isinstance(name, str):
             raise TypeError(f"{kind} name should be a string, got {type(name).__name__}")
         if not name or "." in name:
-            raise KeyError(f'{kind} name can\'t be empty or contain ".", got "{name}"')
+            raise KeyError(f'{kind} name cannot be empty or contain ".", got "{name}"')
         if hasattr(self, name) and name not in self._parameters and name not in self._buffers \
                 and name not in self._modules:
             raise KeyError(f"attribute '{name}' already exists")
