@@ -89,8 +89,8 @@ def test_layer_matches_torch(name, mode, dtype, tol, rng):
     x = random_array(rng, shape, away_from=(0.0,)).astype(dtype)
     if "batch_norm" in name:
         tol *= 10
-    if name == "mlp" and dtype == np.float64:
-        tol = 1e-7  # GELU's erf is a 1.2e-7-accurate fit, in float64 too
+    if name == "mlp":
+        tol = max(tol * 5, 1e-7)  # GELU's erf is a 1.2e-7-accurate fit, in float64 too
     _compare(ours, theirs, x, tol, torch)
     for (name_o, b_o), (name_t, b_t) in zip(ours.named_buffers(), theirs.named_buffers()):
         assert name_o == name_t
