@@ -277,3 +277,32 @@ def test_clip_grad_errors_and_value(rng):
     tf.nn.utils.clip_grad_value_(a, 0.3)
     torch.nn.utils.clip_grad_value_(b, 0.3)
     np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy())
+
+
+@pytest.mark.parametrize("name,kw", [("AdamW", dict(lr=0.01)), ("SGD", dict(lr=0.05, momentum=0.9)),
+                                     ("RMSprop", dict(lr=0.01))])
+def test_trains_a_module_like_torch(rng, name, kw):
+    """An MLP on real data (scikit-learn's digits) in float64: forward, backward, clip, step, schedule."""
+    torch = torch_module()
+    datasets = pytest.importorskip("sklearn.datasets")
+    x, y = datasets.load_digits(return_X_y=True)
+    x, y = x[:256] / 16.0, y[:256]
+    ours = tf.nn.Sequential(tf.nn.Linear(64, 32), tf.nn.Tanh(), tf.nn.Linear(32, 10)).double()
+    theirs = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Tanh(), torch.nn.Linear(32, 10)).double()
+    with torch.no_grad():
+        for p, q in zip(ours.parameters(), theirs.parameters()):
+            q.copy_(torch.tensor(p.detach().numpy()))
+    opt_a, opt_b = getattr(tf.optim, name)(ours.parameters(), **kw), getattr(torch.optim, name)(theirs.parameters(), **kw)
+    sched_a = tf.optim.lr_scheduler.StepLR(opt_a, step_size=10, gamma=0.5)
+    sched_b = torch.optim.lr_scheduler.StepLR(opt_b, step_size=10, gamma=0.5)
+    for _ in range(30):
+        idx = rng.choice(len(x), 32, replace=False)
+        for model, opt, sched, lib in ((ours, opt_a, sched_a, tf), (theirs, opt_b, sched_b, torch)):
+            opt.zero_grad()
+            loss = lib.nn.functional.cross_entropy(model(lib.tensor(x[idx])), lib.tensor(y[idx]))
+            loss.backward()
+            lib.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+    for p, q in zip(ours.parameters(), theirs.parameters()):
+        assert rel_err(p.detach().numpy(), q.detach().numpy()) < 1e-12
