@@ -14,6 +14,15 @@
 #pragma once
 #include <cstdint>
 
+// The span kernels include this header and are compiled without a*b+c contraction into FMA, so
+// every SIMD path rounds exactly like the portable one (and like PyTorch's unfused CPU ops): the
+// ISA units give bit-identical results, which the tests check.
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 namespace tf::cpu {
 
 template <typename T>

@@ -1,14 +1,9 @@
-// AVX2+FMA float32 Adam span kernel: the formula of adam_span.h on 8 floats per ymm, the ragged
+// AVX2 float32 Adam span kernel: the formula of adam_span.h on 8 floats per ymm, the ragged
 // tail through vmaskmov loads and stores (no scalar loop). Memory bound: 28 bytes per element
 // (36 with amsgrad) against ~10 flops; two vectors per iteration keep loads in flight.
 #include <immintrin.h>
 
 #include "adam_span.h"
-
-// No a*b+c contraction into FMA: the result is then bit-identical to the baseline unit
-// (and to PyTorch's unfused CPU ops) on every option.
-#pragma GCC optimize("fp-contract=off")
-
 
 namespace tf::cpu {
 namespace {

@@ -6,12 +6,8 @@
 
 #include "adam_span.h"
 
-// No a*b+c contraction into FMA: the result is then bit-identical to the baseline unit
-// (and to PyTorch's unfused CPU ops) on every option.
-#pragma GCC optimize("fp-contract=off")
 // GCC 12 warns falsely about _mm512_undefined_ps inside the masked intrinsics.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
 
 namespace tf::cpu {
 namespace {

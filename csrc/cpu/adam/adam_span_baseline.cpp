@@ -5,9 +5,6 @@
 
 #include "adam_span.h"
 
-// No a*b+c contraction into FMA (on targets that have it): every path rounds the same way.
-#pragma GCC optimize("fp-contract=off")
-
 namespace tf::cpu {
 namespace {
 
