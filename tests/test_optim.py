@@ -246,6 +246,17 @@ def test_load_state_dict_mismatch():
         tf.optim.Adam([{"params": [p]}, {"params": [tf.ones(1, requires_grad=True)]}]).load_state_dict(saved)
     with pytest.raises(ValueError, match="group"):
         tf.optim.Adam([p, tf.ones(1, requires_grad=True)]).load_state_dict(saved)
+    bad = {"state": {0: {"step": 3.0, "exp_avg": np.zeros(4), "exp_avg_sq": np.zeros(3)}},
+           "param_groups": saved["param_groups"]}
+    with pytest.raises(ValueError, match="'exp_avg' has shape"):
+        tf.optim.Adam([p]).load_state_dict(bad)
+    old_style = {"state": {0: {"step": 3.0, "exp_avg": np.zeros(3), "exp_avg_sq": np.zeros(3)}},
+                 "param_groups": saved["param_groups"]}
+    opt = tf.optim.Adam([p])
+    opt.load_state_dict(old_style)
+    p.grad = tf.ones(3)
+    opt.step()
+    assert float(opt.state[p]["step"]) == 4.0 and opt.state[p]["exp_avg"].dtype == tf.float32
 
 
 def test_clip_grad_norm_matches_torch(rng):

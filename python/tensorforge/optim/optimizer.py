@@ -159,6 +159,8 @@ class Optimizer:
             arr = value
         elif hasattr(value, "detach"):  # a torch tensor from a PyTorch checkpoint
             arr = value.detach().cpu().numpy()
+        elif key == "step" and isinstance(value, (int, float)):  # older checkpoints keep the count as a number
+            arr = np.asarray(value, np.float32)
         else:
             return copy.deepcopy(value)
         if key != "step":
