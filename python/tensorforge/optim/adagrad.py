@@ -9,7 +9,7 @@ import numpy as np
 
 from .._backend import xp
 from ..tensor import make
-from .optimizer import Optimizer
+from .optimizer import Optimizer, increment_step
 
 
 class Adagrad(Optimizer):
@@ -40,8 +40,7 @@ class Adagrad(Optimizer):
             for p, g in self._grads(group, gi):
                 d = p._data
                 state = self.state[p]
-                state["step"]._data += 1
-                step = float(state["step"]._data)
+                step = increment_step(state)
                 if group["maximize"]:
                     g = -g
                 if wd != 0:

@@ -10,7 +10,7 @@ import numpy as np
 from .. import _C
 from .._backend import xp
 from ..tensor import make
-from .optimizer import Optimizer
+from .optimizer import Optimizer, increment_step
 
 
 def adam_reference_step(p, g, m, v, vmax, *, lr, beta1, beta2, eps, weight_decay, step, decoupled_weight_decay,
@@ -87,8 +87,7 @@ class Adam(Optimizer):
                         amsgrad=group["amsgrad"], maximize=group["maximize"])
             for p, g in self._grads(group, gi):
                 state = self._state(p, group["amsgrad"])
-                state["step"]._data += 1
-                step = int(state["step"]._data)
+                step = int(increment_step(state))
                 vmax = state["max_exp_avg_sq"]._data if group["amsgrad"] else None
                 if group["fused"] is False or not _fusable(p, g):
                     if group["fused"]:
@@ -102,10 +101,14 @@ class Adam(Optimizer):
                 if key not in hyper_of:
                     hyper_of[key] = len(hypers)
                     hypers.append(_C.AdamHyper(step=step, **args))
-                lists = batches.setdefault(p._data.dtype, ([], [], [], [], [], [], []))
-                for lst, item in zip(lists, (p, p._data, np.ascontiguousarray(g), state["exp_avg"]._data,
-                                             state["exp_avg_sq"]._data, vmax, hyper_of[key])):
-                    lst.append(item)
+                tensors, ps, gs, ms, vs, vmaxs, index = batches.setdefault(p._data.dtype, ([], [], [], [], [], [], []))
+                tensors.append(p)
+                ps.append(p._data)
+                gs.append(g if g.flags.c_contiguous else np.ascontiguousarray(g))
+                ms.append(state["exp_avg"]._data)
+                vs.append(state["exp_avg_sq"]._data)
+                vmaxs.append(vmax)
+                index.append(hyper_of[key])
         for tensors, ps, gs, ms, vs, vmaxs, index in batches.values():
             any_ams = any(x is not None for x in vmaxs)
             _C.adam_step(ps, gs, ms, vs, vmaxs if any_ams else None, hypers, index)

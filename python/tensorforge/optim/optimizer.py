@@ -15,6 +15,15 @@ import numpy as np
 from ..autograd.grad_mode import enable_grad
 from ..tensor import Tensor, make
 
+def increment_step(state):
+    """Adds one to state['step'] (a 0-d float32 Tensor, as PyTorch keeps it); returns the new count.
+    (fill() of the Python value: numpy's in-place add on a 0-d array costs ~10x more.)"""
+    counter = state["step"]._data
+    step = counter.item() + 1
+    counter.fill(step)
+    return step
+
+
 _SET_ERROR = ("optimizer parameters need to be organized in ordered collections, but the ordering of tensors in "
               "sets will change between runs. Please use a list instead.")
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from .._backend import xp
 from ..tensor import make
-from .optimizer import Optimizer
+from .optimizer import Optimizer, increment_step
 
 
 class RMSprop(Optimizer):
@@ -41,7 +41,7 @@ class RMSprop(Optimizer):
                         state["momentum_buffer"] = make(xpm.zeros_like(d))
                     if centered:
                         state["grad_avg"] = make(xpm.zeros_like(d))
-                state["step"]._data += 1
+                increment_step(state)
                 if group["maximize"]:
                     g = -g
                 if wd != 0:
