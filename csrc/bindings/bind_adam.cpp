@@ -59,6 +59,7 @@ void run(const py::list& params, const py::list& grads, const py::list& exp_avgs
          const py::object& max_exp_avg_sqs, const std::vector<AdamHyper>& hypers, const std::vector<int64_t>& index) {
     const int dtype_num = py::dtype::of<T>().num();
     const size_t n = params.size();
+    const py::list maxes = max_exp_avg_sqs.is_none() ? py::list() : max_exp_avg_sqs.cast<py::list>();
     std::vector<AdamTensor<T>> tensors(n);
     const char* names[5] = {"params", "grads", "exp_avgs", "exp_avg_sqs", "max_exp_avg_sqs"};
     for (size_t i = 0; i < n; ++i) {
@@ -66,26 +67,33 @@ void run(const py::list& params, const py::list& grads, const py::list& exp_avgs
         if (h < 0 || h >= static_cast<int64_t>(hypers.size()))
             throw py::value_error("adam_step: hyper_index[" + std::to_string(i) + "] = " + std::to_string(h) +
                                   " is out of range for " + std::to_string(hypers.size()) + " hypers");
-        std::vector<py::array> arrays;
-        arrays.push_back(checked_array(params[i], names[0], i, dtype_num, true));
-        arrays.push_back(checked_array(grads[i], names[1], i, dtype_num, false));
-        arrays.push_back(checked_array(exp_avgs[i], names[2], i, dtype_num, true));
-        arrays.push_back(checked_array(exp_avg_sqs[i], names[3], i, dtype_num, true));
+        py::array arrays[5];
+        size_t count = 4;
+        arrays[0] = checked_array(params[i], names[0], i, dtype_num, true);
+        arrays[1] = checked_array(grads[i], names[1], i, dtype_num, false);
+        arrays[2] = checked_array(exp_avgs[i], names[2], i, dtype_num, true);
+        arrays[3] = checked_array(exp_avg_sqs[i], names[3], i, dtype_num, true);
         if (hypers[h].amsgrad) {
             if (max_exp_avg_sqs.is_none())
                 throw py::value_error("adam_step: hypers[" + std::to_string(h) + "] has amsgrad but max_exp_avg_sqs is None");
-            arrays.push_back(checked_array(max_exp_avg_sqs.cast<py::list>()[i], names[4], i, dtype_num, true));
+            arrays[count++] = checked_array(maxes[i], names[4], i, dtype_num, true);
         }
-        for (size_t j = 1; j < arrays.size(); ++j) require_same_shape(arrays[j], arrays[0], names[j], i);
-        for (size_t j = 0; j < arrays.size(); ++j)
-            for (size_t k = j + 1; k < arrays.size(); ++k)
-                require_no_overlap(arrays[j], arrays[k], item_name(names[j], i).c_str(), item_name(names[k], i).c_str());
+        for (size_t j = 1; j < count; ++j) require_same_shape(arrays[j], arrays[0], names[j], i);
+        // All are C-contiguous with one shape: each spans [data, data + nbytes).
+        for (size_t j = 0; j < count; ++j)
+            for (size_t k = j + 1; k < count; ++k) {
+                const char *a = static_cast<const char*>(arrays[j].data()), *b = static_cast<const char*>(arrays[k].data());
+                const py::ssize_t bytes = arrays[0].nbytes();
+                if (bytes > 0 && a < b + bytes && b < a + bytes)
+                    throw py::value_error("adam_step: " + item_name(names[j], i) + " overlaps " + item_name(names[k], i) +
+                                          " in memory; every array must have its own storage");
+            }
         AdamTensor<T>& t = tensors[i];
         t.param = static_cast<T*>(arrays[0].mutable_data());
         t.grad = static_cast<const T*>(arrays[1].data());
         t.exp_avg = static_cast<T*>(arrays[2].mutable_data());
         t.exp_avg_sq = static_cast<T*>(arrays[3].mutable_data());
-        t.max_exp_avg_sq = arrays.size() > 4 ? static_cast<T*>(arrays[4].mutable_data()) : nullptr;
+        t.max_exp_avg_sq = count > 4 ? static_cast<T*>(arrays[4].mutable_data()) : nullptr;
         t.numel = arrays[0].size();
         t.hyper = h;
     }
