@@ -15,6 +15,7 @@ import numpy as np
 from ..autograd.grad_mode import enable_grad
 from ..tensor import Tensor, make
 
+
 def increment_step(state):
     """Adds one to state['step'] (a 0-d float32 Tensor, as PyTorch keeps it); returns the new count.
     (fill() of the Python value: numpy's in-place add on a 0-d array costs ~10x more.)"""
