@@ -7,7 +7,8 @@ interleaved round by round after a warm-up (each library first runs untimed for 
 thread pool is awake and the previous library's spinning workers have gone), median of all
 timed calls. Threads are pinned for both libraries. Effective bandwidth counts the minimum
 traffic of 28 bytes per parameter (read p, g, m, v; write p, m, v) and is compared with the copy
-bandwidth measured in the same run (a multithreaded copy of 256 MiB, read + written bytes).
+bandwidth measured in the same run just before each model (a multithreaded copy of 256 MiB, read +
+written bytes, best of 10).
 Prints a markdown table and writes JSON to bench/results/adam.json.
 """
 import argparse
@@ -103,9 +104,9 @@ def main():
     cores = os.cpu_count() or 1
     rows = []
     for threads in args.threads or sorted({1, cores}):
-        tensorforge.set_num_threads(threads)
-        copy_gbs = _C.measure_copy_bandwidth_gbs(256 << 20, threads, 5)
         for total in (int(s) for s in args.sizes):
+            tensorforge.set_num_threads(threads)
+            copy_gbs = _C.measure_copy_bandwidth_gbs(256 << 20, threads, 10)  # right before, on a shared machine
             r = bench_model(total, threads, args.rounds, torch)
             r.update(params=total, threads=threads, copy_gbs=copy_gbs)
             rows.append(r)
