@@ -17,7 +17,9 @@
 #include <vector>
 
 #include "../thread_pool.h"
+#include "conv_scratch.h"
 #include "im2col.h"
+#include "implicit_gemm.h"
 
 namespace tf::cpu {
 namespace {
@@ -33,14 +35,6 @@ struct ConvDims {
           pointwise(s.kh == 1 && s.kw == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 && s.pad_w == 0 &&
                     s.oh == s.h && s.ow == s.w) {}
 };
-
-// A per-thread scratch buffer that grows on demand; Slot keeps independent buffers apart.
-template <int Slot, typename T>
-T* scratch(size_t count) {
-    thread_local std::vector<T> buffer;
-    if (buffer.size() < count) buffer.resize(count);
-    return buffer.data();
-}
 
 // The pool splits whole images when that keeps every thread equally busy.
 bool split_images(int64_t n, int threads) { return threads > 1 && (n % threads == 0 || n >= 2 * threads); }
@@ -59,31 +53,38 @@ int for_images(int64_t n, Fn&& fn) {
 template <typename T>
 const T* image_col(const Conv2dShape& s, const ConvDims& d, const T* x_image) {
     if (d.pointwise) return x_image;
-    T* col = scratch<0, T>(size_t(d.groups * d.k * d.p));
+    T* col = conv_scratch<0, T>(size_t(d.groups * d.k * d.p));
     im2col(s, x_image, s.c_in, col);
     return col;
 }
 
+// With stride 1 the input gradient is itself a convolution: dy correlated with the weights
+// flipped in space and transposed per group (c_in/groups outputs from c_out/groups inputs),
+// padded by dil*(k-1) - pad on the top / left. Returns false when that padding would be negative.
 template <typename T>
-void forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
-    const ConvDims d(s);
-    GemmShape g;
-    g.m = d.o, g.n = d.p, g.k = d.k, g.lda = d.k, g.ldb = d.p, g.ldc = d.p;
-    const GemmBatch groups{d.groups, d.o * d.k, d.k * d.p, d.o * d.p};
-    for_images(s.n, [&](int64_t b0, int64_t b1, int) {
-        for (int64_t b = b0; b < b1; ++b) {
-            const T* col = image_col(s, d, x + b * s.c_in * s.h * s.w);
-            T* yb = y + b * s.c_out * d.p;
-            gemm(g, T(1), w, col, T(0), yb, groups);
-            if (bias)
-                for (int64_t o = 0; o < s.c_out; ++o)
-                    for (int64_t i = 0; i < d.p; ++i) yb[o * d.p + i] += bias[o];
+bool grad_input_as_forward(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
+    const int64_t pad_h = s.dil_h * (s.kh - 1) - s.pad_h, pad_w = s.dil_w * (s.kw - 1) - s.pad_w;
+    if (s.stride_h != 1 || s.stride_w != 1 || pad_h < 0 || pad_w < 0) return false;
+    const int64_t o = s.c_out / s.groups, ci = s.c_in / s.groups, taps = s.kh * s.kw;
+    T* flipped = conv_scratch<2, T>(size_t(s.c_in * o * taps));
+    parallel_for(s.c_out, 16, [&](int64_t o0, int64_t o1) {
+        for (int64_t oc = o0; oc < o1; ++oc) {
+            const int64_t g = oc / o, oo = oc % o;
+            for (int64_t c = 0; c < ci; ++c)
+                for (int64_t t = 0; t < taps; ++t)
+                    flipped[((g * ci + c) * o + oo) * taps + (taps - 1 - t)] = w[(oc * ci + c) * taps + t];
         }
     });
+    Conv2dShape t = s;
+    t.c_in = s.c_out, t.h = s.oh, t.w = s.ow, t.c_out = s.c_in, t.oh = s.h, t.ow = s.w;
+    t.pad_h = pad_h, t.pad_w = pad_w;
+    conv2d_implicit_forward(t, dy, flipped, static_cast<const T*>(nullptr), dx);
+    return true;
 }
 
 template <typename T>
 void grad_input(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
+    if (grad_input_as_forward(s, dy, w, dx)) return;
     const ConvDims d(s);
     GemmShape g;
     g.trans_a = true, g.m = d.k, g.n = d.p, g.k = d.o, g.lda = d.k, g.ldb = d.p, g.ldc = d.p;
@@ -95,7 +96,7 @@ void grad_input(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
             if (d.pointwise) {
                 gemm(g, T(1), w, dyb, T(0), dxb, groups);
             } else {
-                T* dcol = scratch<0, T>(size_t(d.groups * d.k * d.p));
+                T* dcol = conv_scratch<0, T>(size_t(d.groups * d.k * d.p));
                 gemm(g, T(1), w, dyb, T(0), dcol, groups);
                 col2im(s, dcol, s.c_in, dxb);
             }
@@ -112,7 +113,7 @@ void grad_weight(const Conv2dShape& s, const T* x, const T* dy, T* dw) {
     const GemmBatch groups{d.groups, d.o * d.p, d.k * d.p, d.o * d.k};
     std::vector<T*> partial(std::max(1, get_num_threads()), nullptr);
     const int used = for_images(s.n, [&](int64_t b0, int64_t b1, int slot) {
-        T* acc = slot == 0 ? dw : scratch<1, T>(size_t(size));
+        T* acc = slot == 0 ? dw : conv_scratch<1, T>(size_t(size));
         partial[slot] = acc;
         if (b0 == b1) std::fill(acc, acc + size, T(0));
         for (int64_t b = b0; b < b1; ++b) {
@@ -130,10 +131,10 @@ void grad_weight(const Conv2dShape& s, const T* x, const T* dy, T* dw) {
 }  // namespace
 
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y) {
-    forward(s, x, w, bias, y);
+    conv2d_implicit_forward(s, x, w, bias, y);
 }
 void conv2d_forward(const Conv2dShape& s, const double* x, const double* w, const double* bias, double* y) {
-    forward(s, x, w, bias, y);
+    conv2d_implicit_forward(s, x, w, bias, y);
 }
 void conv2d_grad_input(const Conv2dShape& s, const float* dy, const float* w, float* dx) { grad_input(s, dy, w, dx); }
 void conv2d_grad_input(const Conv2dShape& s, const double* dy, const double* w, double* dx) {
