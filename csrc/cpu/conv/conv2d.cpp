@@ -60,11 +60,14 @@ const T* image_col(const Conv2dShape& s, const ConvDims& d, const T* x_image) {
 
 // With stride 1 the input gradient is itself a convolution: dy correlated with the weights
 // flipped in space and transposed per group (c_in/groups outputs from c_out/groups inputs),
-// padded by dil*(k-1) - pad on the top / left. Returns false when that padding would be negative.
+// padded by dil*(k-1) - pad on the top / left. Returns false when that padding would be negative,
+// or when c_in/groups is too small for the implicit GEMM's MR-row tiles (the first layer of a
+// network, depthwise convolutions): W^T dY then col2im wastes less there.
 template <typename T>
 bool grad_input_as_forward(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
+    constexpr int64_t MIN_ROWS = 8;
     const int64_t pad_h = s.dil_h * (s.kh - 1) - s.pad_h, pad_w = s.dil_w * (s.kw - 1) - s.pad_w;
-    if (s.stride_h != 1 || s.stride_w != 1 || pad_h < 0 || pad_w < 0) return false;
+    if (s.stride_h != 1 || s.stride_w != 1 || pad_h < 0 || pad_w < 0 || s.c_in / s.groups < MIN_ROWS) return false;
     const int64_t o = s.c_out / s.groups, ci = s.c_in / s.groups, taps = s.kh * s.kw;
     T* flipped = conv_scratch<2, T>(size_t(s.c_in * o * taps));
     parallel_for(s.c_out, 16, [&](int64_t o0, int64_t o1) {
