@@ -10,6 +10,7 @@ from . import _tensor_methods
 _tensor_methods.install()
 
 from . import autograd, nn  # noqa: E402
+from .training import Model  # noqa: E402 - the Keras-style loop (tensorforge.training)
 from ._creation import (  # noqa: E402
     arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, manual_seed, ones, ones_like,
     rand, rand_like, randint, randint_like, randn, randn_like, tensor, zeros, zeros_like)
@@ -55,3 +56,4 @@ __all__ = [
     "sum", "var", "cat", "concat", "concatenate", "chunk", "clone", "expand", "flatten", "permute", "reshape",
     "split", "squeeze", "stack", "transpose", "unsqueeze", "log_softmax", "logsumexp", "softmax",
 ]
+__all__ += ["Model", "training"]
