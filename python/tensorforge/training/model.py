@@ -99,6 +99,14 @@ def _is_array(obj):
                                                     and not isinstance(obj, (list, tuple)))
 
 
+def _looks_like_batches(seq):
+    """A list of batches ((inputs, targets) pairs or input arrays) rather than nested numbers."""
+    first = seq[0] if len(seq) else None
+    if isinstance(first, (list, tuple)) and len(first):
+        first = first[0]
+    return _is_array(first) and getattr(first, "ndim", 1) >= 1
+
+
 def _to_array(obj, what):
     if isinstance(obj, Tensor):
         return obj._data
@@ -108,7 +116,7 @@ def _to_array(obj, what):
         return obj.detach().cpu().numpy()
     try:
         arr = np.asarray(obj)
-    except Exception as e:  # noqa: BLE001 - re-raised with the argument's name
+    except (TypeError, ValueError) as e:  # noqa: BLE001 - re-raised with the argument's name
         raise TypeError(f"{what} must be a Tensor or an array, got {type(obj).__name__}") from e
     if arr.dtype == object:
         raise TypeError(f"{what} must be a Tensor or a numeric array, got {type(obj).__name__} of objects")
@@ -327,8 +335,8 @@ class Model(Module):
         """(batches, number of samples or None) for x/y arrays or an iterable of batches as x."""
         if x is None:
             raise ValueError(f"{what}: x is required (arrays with y, or a DataLoader of (inputs, targets))")
-        if isinstance(x, (list, tuple)) and y is not None:
-            x = np.asarray(x)
+        if isinstance(x, (list, tuple)) and not _looks_like_batches(x):
+            x = _to_array(x, f"{what}: x")  # nested lists of numbers
         if _is_array(x):
             if y is None:
                 raise ValueError(f"{what}: y is required when x is a Tensor or an array (or pass x as a DataLoader "
@@ -527,8 +535,8 @@ class Model(Module):
         first axis into one Tensor (a tuple of Tensors for a model with several outputs)."""
         batch_size = _check_int("batch_size", batch_size, 1)
         fdtype = self._float_dtype()
-        if isinstance(x, (list, tuple)) and x and not isinstance(x[0], (tuple, list)) and not _is_array(x[0]):
-            x = np.asarray(x)
+        if isinstance(x, (list, tuple)) and not _looks_like_batches(x):
+            x = _to_array(x, "predict: x")
         if _is_array(x):
             data = _ArrayData(_input_array(_to_array(x, "predict: x"), fdtype), None, batch_size)
         else:
