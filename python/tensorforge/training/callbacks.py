@@ -143,8 +143,8 @@ def _resolve_mode(monitor, mode, who):
 
 def _improved(mode, current, reference, min_delta=0.0):
     if mode == "min":
-        return current - min_delta < reference
-    return current + min_delta > reference
+        return current + min_delta < reference
+    return current - min_delta > reference
 
 
 def _monitored(logs, monitor, who):
@@ -181,8 +181,8 @@ def current_lr(optimizer):
 # ---- the callbacks -----------------------------------------------------------------------------
 class EarlyStopping(Callback):
     """Stops training when `monitor` has not improved by more than `min_delta` for `patience`
-    epochs (Keras 3 semantics). With `baseline`, the patience counter only resets on epochs that
-    also beat the baseline. `restore_best_weights` puts back the weights of the best epoch at the
+    epochs (Keras's semantics). With `baseline`, training also stops after `patience` epochs that
+    fail to beat the baseline, improving or not (Keras's documented rule). `restore_best_weights` puts back the weights of the best epoch at the
     end of training. `start_from_epoch` epochs are ignored as a warm-up."""
 
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto", baseline=None,
@@ -223,7 +223,7 @@ class EarlyStopping(Callback):
                 self.best_weights = _snapshot(self.model)
             if self.baseline is None or _improved(self.mode, current, self.baseline, self.min_delta):
                 self.wait = 0
-            return
+                return
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.model.stop_training = True
