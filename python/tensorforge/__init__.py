@@ -10,7 +10,6 @@ from . import _tensor_methods
 _tensor_methods.install()
 
 from . import autograd, nn  # noqa: E402
-from .training import Model  # noqa: E402 - the Keras-style loop (tensorforge.training)
 from ._creation import (  # noqa: E402
     arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, manual_seed, ones, ones_like,
     rand, rand_like, randint, randint_like, randn, randn_like, tensor, zeros, zeros_like)
@@ -23,6 +22,7 @@ from .ops.reduction import amax, amin, argmax, argmin, gather, max, mean, min, p
 from .ops.shape import (  # noqa: E402
     cat, chunk, clone, expand, flatten, permute, reshape, split, squeeze, stack, transpose, unsqueeze)
 from .ops.softmax import log_softmax, logsumexp, softmax  # noqa: E402
+from .training import Model  # noqa: E402 - the Keras-style loop (tensorforge.training)
 
 clip = clamp
 concat = concatenate = cat
