@@ -42,8 +42,9 @@ def mlp(d_in, d_out, hidden=32):
 
 
 def blobs(rng, n=600, d=8, k=3, radius=4.0):
-    centers = rng.normal(size=(k, d))
-    centers *= radius / np.linalg.norm(centers, axis=1, keepdims=True)
+    """k Gaussian blobs (unit variance) at orthonormal directions times radius: pairwise distance
+    radius * sqrt(2), so the Bayes error is well under 1%."""
+    centers = radius * np.linalg.qr(rng.normal(size=(d, d)))[0][:k]
     y = rng.integers(0, k, size=n)
     x = centers[y] + rng.normal(size=(n, d))
     return x.astype(np.float32), y
@@ -69,8 +70,8 @@ def test_fit_mlp_classifier_learns(rng):
     assert all(len(v) == 8 for v in h.values())
     assert hist.epoch == list(range(8))
     assert model.history is hist
-    assert h["loss"][-1] < 0.5 * h["loss"][0]
-    assert h["accuracy"][-1] > 0.9 and h["val_accuracy"][-1] > 0.9
+    assert h["loss"][-1] < 0.25 * h["loss"][0]
+    assert h["accuracy"][-1] > 0.95 and h["val_accuracy"][-1] > 0.95
     assert h["lr"] == [0.1] * 8
     assert model.optimizer.steps == 8 * math.ceil(450 / 32)
 
@@ -82,14 +83,13 @@ def test_fit_regression_r2_with_column_output(rng):
     y = x @ w + 0.5 * np.tanh(x @ v) + 0.05 * rng.normal(size=512)  # (N,) targets against (N, 1) outputs
     model = compiled(mlp(5, 1), "mse", ["mae", "rmse", "r2"], lr=0.03)
     h = model.fit(x, y, epochs=25, batch_size=32, verbose=0).history
-    assert h["loss"][-1] < 0.2 * h["loss"][0]
-    assert h["r2"][-1] > 0.9
+    assert h["loss"][-1] < 0.1 * h["loss"][0]
+    assert h["r2"][-1] > 0.95
     np.testing.assert_allclose(h["rmse"][-1] ** 2, h["loss"][-1], rtol=1e-5)
     res = model.evaluate(x, y, verbose=0, return_dict=True)
     pred = model.predict(x).numpy()[:, 0]
-    from sklearn.metrics import mean_absolute_error, r2_score
-    np.testing.assert_allclose(res["r2"], r2_score(y, pred), rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(res["mae"], mean_absolute_error(y, pred), rtol=1e-4)
+    np.testing.assert_allclose(res["r2"], r2_ref(y, pred), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(res["mae"], np.mean(np.abs(y - pred)), rtol=1e-4)
     np.testing.assert_allclose(res["loss"], np.mean((pred - y) ** 2), rtol=1e-4)
 
 
@@ -330,8 +330,13 @@ def test_terminate_on_nan_raises_naming_epoch_and_batch():
 
 
 # ---- metrics ---------------------------------------------------------------------------------------
-def test_metrics_accumulate_over_batches_like_sklearn(rng):
-    from sklearn.metrics import accuracy_score, mean_absolute_error, mean_squared_error, r2_score
+def r2_ref(y, p):
+    """scikit-learn's r2_score (uniform average over output columns) in float64 numpy."""
+    y, p = np.asarray(y, np.float64).reshape(len(y), -1), np.asarray(p, np.float64).reshape(len(p), -1)
+    return np.mean(1 - ((y - p) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0))
+
+
+def test_metrics_accumulate_over_batches_like_references(rng):
     y = rng.normal(size=(101, 3))
     p = y + 0.5 * rng.normal(size=(101, 3))
     logits = rng.normal(size=(101, 5))
@@ -349,11 +354,11 @@ def test_metrics_accumulate_over_batches_like_sklearn(rng):
         onehot_acc.update(logits[s], np.eye(5)[labels[s]])
         bin_prob.update(probs[s], bits[s])           # (N, 1) probabilities, (N,) targets
         bin_logit.update(logits[s, :1], bits[s, None])
-    assert ms["mae"].result() == pytest.approx(mean_absolute_error(y, p))
-    assert ms["mse"].result() == pytest.approx(mean_squared_error(y, p))
-    assert ms["rmse"].result() == pytest.approx(np.sqrt(mean_squared_error(y, p)))
-    assert ms["r2"].result() == pytest.approx(r2_score(y, p))
-    assert acc.result() == pytest.approx(accuracy_score(labels, logits.argmax(1)))
+    assert ms["mae"].result() == pytest.approx(np.mean(np.abs(y - p)))
+    assert ms["mse"].result() == pytest.approx(np.mean((y - p) ** 2))
+    assert ms["rmse"].result() == pytest.approx(np.sqrt(np.mean((y - p) ** 2)))
+    assert ms["r2"].result() == pytest.approx(r2_ref(y, p))
+    assert acc.result() == pytest.approx(np.mean(labels == logits.argmax(1)))
     assert onehot_acc.result() == acc.result()
     assert bin_prob.result() == pytest.approx(np.mean((probs[:, 0] > 0.5) == (bits == 1)))
     assert bin_logit.result() == bin_prob.result()  # logits at 0 == sigmoid at 0.5
