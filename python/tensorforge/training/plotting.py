@@ -11,9 +11,10 @@ def _matplotlib():
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
     except ImportError as e:
         raise ImportError(_MISSING) from e
-    return Figure, FigureCanvasAgg
+    return Figure, FigureCanvasAgg, MaxNLocator
 
 
 def plot_history(history, path=None, metrics=None, title=None):
@@ -38,7 +39,7 @@ def plot_history(history, path=None, metrics=None, title=None):
         unknown = [m for m in names if m not in logs and "val_" + m not in logs]
         if unknown:
             raise ValueError(f"plot_history: no values recorded for {unknown}; recorded: {sorted(logs)}")
-    Figure, FigureCanvasAgg = _matplotlib()
+    Figure, FigureCanvasAgg, MaxNLocator = _matplotlib()
     fig = Figure(figsize=(4.2 * len(names), 3.4), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(names), squeeze=False)[0]
@@ -51,6 +52,7 @@ def plot_history(history, path=None, metrics=None, title=None):
             ax.set_yscale("log")
         ax.set_title("learning rate" if name == "lr" else name)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
         if name != "lr" and ("val_" + name) in logs and name in logs:
             ax.legend()
