@@ -177,8 +177,8 @@ def test_fit_on_an_iterable_of_batches(rng):
     model = compiled(mlp(8, 3), "cross_entropy", ["accuracy"])
     h = model.fit(batches, epochs=6, validation_data=batches[:3], verbose=0).history
     assert h["accuracy"][-1] > 0.9 and len(h["val_loss"]) == 6
-    ref = model.evaluate(np.concatenate([b[0].numpy() for b in batches[:3]]), np.concatenate([b[1] for b in batches[:3]]),
-                         verbose=0, return_dict=True)
+    xv = np.concatenate([b[0].numpy() for b in batches[:3]])
+    ref = model.evaluate(xv, np.concatenate([b[1] for b in batches[:3]]), verbose=0, return_dict=True)
     assert h["val_loss"][-1] == pytest.approx(ref["loss"], rel=1e-5)
     gen = (b for b in batches)
     with pytest.raises(ValueError, match="no batches in epoch 2"):

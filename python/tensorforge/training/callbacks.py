@@ -182,8 +182,9 @@ def current_lr(optimizer):
 class EarlyStopping(Callback):
     """Stops training when `monitor` has not improved by more than `min_delta` for `patience`
     epochs (Keras's semantics). With `baseline`, training also stops after `patience` epochs that
-    fail to beat the baseline, improving or not (Keras's documented rule). `restore_best_weights` puts back the weights of the best epoch at the
-    end of training. `start_from_epoch` epochs are ignored as a warm-up."""
+    fail to beat the baseline, improving or not (Keras's documented rule). `restore_best_weights`
+    puts back the weights of the best epoch at the end of training (also when it did not stop
+    early). `start_from_epoch` epochs are ignored as a warm-up."""
 
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto", baseline=None,
                  restore_best_weights=False, start_from_epoch=0):
