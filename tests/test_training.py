@@ -435,3 +435,22 @@ def test_batch_hooks_only_reach_callbacks_that_use_them(rng):
     model = compiled(mlp(8, 3), "cross_entropy", ["accuracy"])
     model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[cb])
     assert seen == [(0, ["accuracy", "loss"]), (1, ["accuracy", "loss"]), (2, ["accuracy", "loss"])]
+
+
+def test_classes_last_sequence_scores_and_float_labels(rng):
+    seeded(rng)
+    x = rng.normal(size=(128, 5, 4)).astype(np.float32)
+    y = x[..., :3].argmax(-1)  # (N, T) labels, scores (N, T, C): Keras's classes-last layout
+    model = compiled(nn.Linear(4, 3), "cross_entropy", ["accuracy"], lr=0.5)
+    h = model.fit(x, y, epochs=15, batch_size=16, verbose=0).history
+    assert h["accuracy"][-1] > 0.9
+    out = model.predict(x)
+    assert out.shape == (128, 5, 3)
+    ref = F.cross_entropy(out.permute(0, 2, 1), tf.tensor(y)).item()  # PyTorch's (N, C, T) layout
+    loss, acc = model.evaluate(x, y, verbose=0)
+    assert loss == pytest.approx(ref, rel=1e-5)
+    assert acc == pytest.approx(np.mean(out.numpy().argmax(-1) == y))
+    xb, yb = blobs(rng, n=200)
+    model = compiled(mlp(8, 3), "sparse_categorical_crossentropy", ["accuracy"])
+    h = model.fit(xb, yb.astype(np.float64), epochs=5, verbose=0).history  # float class labels
+    assert h["accuracy"][-1] > 0.9

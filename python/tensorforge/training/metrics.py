@@ -47,6 +47,20 @@ def _align(outputs, targets):
     return outputs, targets
 
 
+def class_axis(out_shape, target_shape):
+    """The class axis of scores `out_shape` for class-index targets of `target_shape`: 1 in
+    PyTorch's layout (N, C, d1, ...), -1 for classes last (N, d1, ..., C); None if neither fits.
+    Where both fit (C == d1) PyTorch's layout wins, as in the loss."""
+    out_shape, target_shape = tuple(out_shape), tuple(target_shape)
+    if len(out_shape) != len(target_shape) + 1 or len(out_shape) < 2:
+        return None
+    if target_shape == out_shape[:1] + out_shape[2:]:
+        return 1
+    if target_shape == out_shape[:-1]:
+        return -1
+    return None
+
+
 class Accuracy(Metric):
     """Fraction of correct predictions.
 
@@ -76,8 +90,9 @@ class Accuracy(Metric):
         self.count = 0
 
     def update(self, outputs, targets):
-        if outputs.ndim == targets.ndim + 1 and outputs.shape[-1] > 1:
-            hit = outputs.argmax(-1) == targets                    # class-index targets
+        axis = class_axis(outputs.shape, targets.shape) if outputs.ndim == targets.ndim + 1 else None
+        if axis is not None and outputs.shape[axis] > 1:
+            hit = outputs.argmax(axis) == targets                  # class-index targets
         elif (self._mode != "binary" and outputs.ndim >= 2 and outputs.shape == targets.shape
               and outputs.shape[-1] > 1):
             hit = outputs.argmax(-1) == targets.argmax(-1)         # one-hot / probability targets
@@ -221,5 +236,5 @@ def get(spec):
     raise TypeError(f"a metric must be a string, a Metric or a callable, got {type(spec).__name__}")
 
 
-__all__ = ["Metric", "Accuracy", "MeanAbsoluteError", "MeanSquaredError", "RootMeanSquaredError", "R2Score",
+__all__ = ["class_axis", "Metric", "Accuracy", "MeanAbsoluteError", "MeanSquaredError", "RootMeanSquaredError", "R2Score",
            "FunctionMetric", "get"]

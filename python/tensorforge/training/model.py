@@ -57,7 +57,9 @@ _FUNCTION_KINDS = {id(fn): kind for fn, kind in LOSSES.values()}
 
 class CompiledLoss:
     """loss(outputs, targets) of a compiled model. For losses of a known kind it reconciles a
-    trailing size-1 axis between outputs and targets ((N, 1) outputs with (N,) targets) by a view."""
+    trailing size-1 axis between outputs and targets ((N, 1) outputs with (N,) targets) by a view,
+    and cross-entropy accepts classes-last scores (N, T, C) with (N, T) targets as well as
+    PyTorch's (N, C, T)."""
 
     def __init__(self, fn, kind, name):
         self.fn, self.kind, self.name = fn, kind, name
@@ -68,6 +70,11 @@ class CompiledLoss:
             if self.kind == "categorical":
                 if len(ts) == len(os_) and len(ts) >= 2 and ts[-1] == 1 and target._data.dtype.kind in "iu":
                     target = make(target._data.reshape(ts[:-1]))
+                    ts = target.shape
+                if len(os_) >= 3 and metrics_mod.class_axis(os_, ts) == -1:
+                    # classes last, Keras's layout (a sequence model's (N, T, C) scores): flatten
+                    out = out.reshape(-1, os_[-1])
+                    target = make(target._data.reshape(-1))
             elif len(ts) + 1 == len(os_) and os_[-1] == 1 or len(ts) == len(os_) + 1 and ts[-1] == 1:
                 target = make(target._data.reshape(os_))
         return self.fn(out, target)
@@ -132,8 +139,8 @@ def _input_array(arr, fdtype):
 def _target_array(arr, kind, fdtype):
     k = arr.dtype.kind
     if kind == "categorical":
-        if k in "iub":
-            return arr.astype(np.int64, copy=False)
+        if k in "iub" or (k == "f" and arr.ndim == 1 and np.array_equal(arr, np.round(arr))):
+            return arr.astype(np.int64, copy=False)  # class indices (1-d float labels too, like Keras)
         return arr.astype(fdtype, copy=False)
     if kind in ("regression", "binary_probs", "binary_logits"):
         return arr.astype(fdtype, copy=False)
