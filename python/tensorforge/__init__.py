@@ -9,7 +9,7 @@ from . import _tensor_methods
 
 _tensor_methods.install()
 
-from . import autograd, nn  # noqa: E402
+from . import autograd, nn, optim  # noqa: E402
 from ._creation import (  # noqa: E402
     arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, manual_seed, ones, ones_like,
     rand, rand_like, randint, randint_like, randn, randn_like, tensor, zeros, zeros_like)
@@ -45,7 +45,7 @@ def get_default_dtype():
 __all__ = [
     "__version__", "config", "show_config", "get_num_threads", "set_num_threads",
     "Tensor", "dtype", "device", "float32", "float64", "int64", "int32", "uint8", "bool", "float", "double",
-    "long", "int", "autograd", "nn", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+    "long", "int", "autograd", "nn", "optim", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "rand", "randn", "randint", "arange",
     "linspace", "eye", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like", "randn_like",
     "randint_like", "manual_seed", "is_tensor", "numel", "get_default_dtype",
