@@ -22,6 +22,7 @@ from .ops.reduction import amax, amin, argmax, argmin, gather, max, mean, min, p
 from .ops.shape import (  # noqa: E402
     cat, chunk, clone, expand, flatten, permute, reshape, split, squeeze, stack, transpose, unsqueeze)
 from .ops.softmax import log_softmax, logsumexp, softmax  # noqa: E402
+from .training import Model  # noqa: E402 - the Keras-style loop (tensorforge.training)
 
 clip = clamp
 concat = concatenate = cat
@@ -55,3 +56,4 @@ __all__ = [
     "sum", "var", "cat", "concat", "concatenate", "chunk", "clone", "expand", "flatten", "permute", "reshape",
     "split", "squeeze", "stack", "transpose", "unsqueeze", "log_softmax", "logsumexp", "softmax",
 ]
+__all__ += ["Model", "training"]
