@@ -6,6 +6,7 @@ namespace py = pybind11;
 namespace tf::bind {
 void register_runtime(py::module_& m);
 void register_gemm(py::module_& m);
+void register_attention(py::module_& m);
 void register_cuda(py::module_& m);  // bind_cuda.cpp: CUDA kernels on __cuda_array_interface__ objects
 }  // namespace tf::bind
 
@@ -13,5 +14,6 @@ PYBIND11_MODULE(_C, m) {
     m.doc() = "tensorforge's compiled kernels (CPU, and CUDA where built)";
     tf::bind::register_runtime(m);
     tf::bind::register_gemm(m);
+    tf::bind::register_attention(m);
     tf::bind::register_cuda(m);
 }
