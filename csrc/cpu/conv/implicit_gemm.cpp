@@ -19,6 +19,7 @@
 #include "../gemm/microkernel.h"
 #include "../thread_pool.h"
 #include "conv_scratch.h"
+#include "tap_run.h"
 
 namespace tf::cpu {
 namespace {
@@ -64,19 +65,7 @@ void pack_b(const Conv2dShape& s, const Plan& pl, const T* x, int64_t g, int64_t
                 continue;
             }
             const T* src = x + ((sg.b * s.c_in + g * pl.cin_g + c) * s.h + r) * s.w;
-            // columns j0 + t read src[(j0 + t) * stride + coff]; valid while that lies in [0, w)
-            const int64_t first = (sg.j0) * s.stride_w + coff;
-            int64_t t0 = first >= 0 ? 0 : (-first + s.stride_w - 1) / s.stride_w;
-            int64_t t1 = s.w - 1 - first < 0 ? 0 : (s.w - 1 - first) / s.stride_w + 1;
-            t1 = std::min(t1, sg.len);
-            t0 = std::min(t0, t1);
-            std::fill(out, out + t0, T(0));
-            if (s.stride_w == 1) {
-                std::copy(src + first + t0, src + first + t1, out + t0);
-            } else {
-                for (int64_t t = t0; t < t1; ++t) out[t] = src[first + t * s.stride_w];
-            }
-            std::fill(out + t1, out + sg.len, T(0));
+            copy_tap_run(src, sg.j0 * s.stride_w + coff, s.stride_w, s.w, sg.len, out);
         }
     }
 }
