@@ -242,7 +242,7 @@ def test_learning_rate_scheduler_function(rng):
 
 
 def test_lr_scheduler_objects_step_per_epoch(rng):
-    optim = pytest.importorskip("tensorforge.optim")
+    optim = tf.optim
     x, y = data(rng)
     model = tf.Model(nn.Sequential(nn.Linear(4, 2)))
     model.compile(optim.SGD(model.parameters(), lr=1.0), "mse")

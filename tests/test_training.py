@@ -266,7 +266,7 @@ def test_loss_modules_and_callables():
 
 
 def test_optimizer_strings_resolve():
-    optim = pytest.importorskip("tensorforge.optim")
+    optim = tf.optim
     for name, cls, lr in (("adam", optim.Adam, 1e-3), ("adamw", optim.AdamW, 1e-3), ("sgd", optim.SGD, 0.01),
                           ("rmsprop", optim.RMSprop, 1e-3), ("adagrad", optim.Adagrad, 1e-3)):
         model = tf.Model(mlp(3, 2)).compile(name, "mse")
@@ -278,7 +278,6 @@ def test_optimizer_strings_resolve():
 
 
 def test_fit_with_adam_string(rng):
-    pytest.importorskip("tensorforge.optim")
     seeded(rng)
     x, y = blobs(rng, n=300)
     model = tf.Model(mlp(8, 3)).compile("adam", "cross_entropy", ["accuracy"])
