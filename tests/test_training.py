@@ -453,3 +453,15 @@ def test_classes_last_sequence_scores_and_float_labels(rng):
     model = compiled(mlp(8, 3), "sparse_categorical_crossentropy", ["accuracy"])
     h = model.fit(xb, yb.astype(np.float64), epochs=5, verbose=0).history  # float class labels
     assert h["accuracy"][-1] > 0.9
+
+
+def test_verbose_auto_follows_the_terminal(monkeypatch):
+    from tensorforge.training import progress
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    assert progress.resolve_verbose("auto") == 1
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False, raising=False)
+    assert progress.resolve_verbose("auto") == 2
+    assert progress.resolve_verbose(0) == 0 and progress.resolve_verbose(2) == 2
+    with pytest.raises(ValueError, match="verbose"):
+        progress.resolve_verbose("yes")
