@@ -465,3 +465,16 @@ def test_verbose_auto_follows_the_terminal(monkeypatch):
     assert progress.resolve_verbose(0) == 0 and progress.resolve_verbose(2) == 2
     with pytest.raises(ValueError, match="verbose"):
         progress.resolve_verbose("yes")
+
+
+def test_clip_grad_norm_bounds_each_update():
+    x = np.full((8, 3), 100.0, np.float32)
+    y = np.zeros((8, 1), np.float32)
+    model = compiled(nn.Linear(3, 1), "mse", lr=1.0)
+    model.compile(PlainSGD(model.parameters(), 1.0), "mse", clip_grad_norm=0.5)
+    before = np.concatenate([p.detach().numpy().ravel() for p in model.parameters()])
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    after = np.concatenate([p.detach().numpy().ravel() for p in model.parameters()])
+    assert np.linalg.norm(after - before) == pytest.approx(0.5, rel=1e-4)  # lr 1 x the clipped gradient
+    with pytest.raises(ValueError, match="clip_grad_norm"):
+        model.compile(PlainSGD(model.parameters()), "mse", clip_grad_norm=0)
