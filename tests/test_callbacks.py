@@ -242,7 +242,7 @@ def test_learning_rate_scheduler_function(rng):
 
 
 def test_lr_scheduler_objects_step_per_epoch(rng):
-    optim = pytest.importorskip("tensorforge.optim")
+    optim = tf.optim
     x, y = data(rng)
     model = tf.Model(nn.Sequential(nn.Linear(4, 2)))
     model.compile(optim.SGD(model.parameters(), lr=1.0), "mse")
@@ -299,3 +299,17 @@ def test_terminate_on_nan_stops_at_the_bad_batch(rng, capsys):
     assert cb.terminated_at == (0, 2)
     assert len(hist.epoch) == 1 and not math.isfinite(hist.history["loss"][0])
     assert "Batch 2: Invalid loss, terminating training" in capsys.readouterr().out
+
+
+def test_lr_scheduler_stepped_per_batch(rng):
+    optim = tf.optim
+    x, y = data(rng, n=40)
+    model = tf.Model(nn.Sequential(nn.Linear(4, 2)))
+    model.compile(optim.SGD(model.parameters(), lr=1.0), "mse")
+    sched = optim.lr_scheduler.LinearLR(model.optimizer, start_factor=0.1, end_factor=1.0, total_iters=10)
+    lrs = []
+    record = LambdaCallback(on_batch_begin=lambda b, logs: lrs.append(model.optimizer.param_groups[0]["lr"]))
+    model.fit(x, y, epochs=2, batch_size=5, verbose=0, callbacks=[record, LearningRateScheduler(sched, interval="step")])
+    assert lrs == pytest.approx([0.1 + 0.09 * i for i in range(10)] + [1.0] * 6)
+    with pytest.raises(ValueError, match="interval"):
+        LearningRateScheduler(lambda e, lr: lr, interval="step")

@@ -266,7 +266,7 @@ def test_loss_modules_and_callables():
 
 
 def test_optimizer_strings_resolve():
-    optim = pytest.importorskip("tensorforge.optim")
+    optim = tf.optim
     for name, cls, lr in (("adam", optim.Adam, 1e-3), ("adamw", optim.AdamW, 1e-3), ("sgd", optim.SGD, 0.01),
                           ("rmsprop", optim.RMSprop, 1e-3), ("adagrad", optim.Adagrad, 1e-3)):
         model = tf.Model(mlp(3, 2)).compile(name, "mse")
@@ -278,7 +278,6 @@ def test_optimizer_strings_resolve():
 
 
 def test_fit_with_adam_string(rng):
-    pytest.importorskip("tensorforge.optim")
     seeded(rng)
     x, y = blobs(rng, n=300)
     model = tf.Model(mlp(8, 3)).compile("adam", "cross_entropy", ["accuracy"])
@@ -454,3 +453,28 @@ def test_classes_last_sequence_scores_and_float_labels(rng):
     model = compiled(mlp(8, 3), "sparse_categorical_crossentropy", ["accuracy"])
     h = model.fit(xb, yb.astype(np.float64), epochs=5, verbose=0).history  # float class labels
     assert h["accuracy"][-1] > 0.9
+
+
+def test_verbose_auto_follows_the_terminal(monkeypatch):
+    from tensorforge.training import progress
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    assert progress.resolve_verbose("auto") == 1
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False, raising=False)
+    assert progress.resolve_verbose("auto") == 2
+    assert progress.resolve_verbose(0) == 0 and progress.resolve_verbose(2) == 2
+    with pytest.raises(ValueError, match="verbose"):
+        progress.resolve_verbose("yes")
+
+
+def test_clip_grad_norm_bounds_each_update():
+    x = np.full((8, 3), 100.0, np.float32)
+    y = np.zeros((8, 1), np.float32)
+    model = compiled(nn.Linear(3, 1), "mse", lr=1.0)
+    model.compile(PlainSGD(model.parameters(), 1.0), "mse", clip_grad_norm=0.5)
+    before = np.concatenate([p.detach().numpy().ravel() for p in model.parameters()])
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    after = np.concatenate([p.detach().numpy().ravel() for p in model.parameters()])
+    assert np.linalg.norm(after - before) == pytest.approx(0.5, rel=1e-4)  # lr 1 x the clipped gradient
+    with pytest.raises(ValueError, match="clip_grad_norm"):
+        model.compile(PlainSGD(model.parameters()), "mse", clip_grad_norm=0)

@@ -317,11 +317,12 @@ class LearningRateScheduler(Callback):
 
     `schedule` is either a function schedule(epoch, lr) -> new lr (or schedule(epoch)), called at
     the start of each epoch (epoch counted from 0) for every parameter group, or a
-    tensorforge.optim.lr_scheduler object, stepped at the end of each epoch; a ReduceLROnPlateau
+    tensorforge.optim.lr_scheduler object, stepped at the end of each epoch (or of each training
+    batch with interval='step', for warm-up and one-cycle schedules); a ReduceLROnPlateau
     scheduler is stepped with the value of `monitor` ('val_loss', or 'loss' when there is no
     validation). fit() wraps scheduler objects found in its callbacks list in this class."""
 
-    def __init__(self, schedule, verbose=0, monitor="val_loss"):
+    def __init__(self, schedule, verbose=0, monitor="val_loss", interval="epoch"):
         super().__init__()
         self.schedule = schedule
         self.verbose = verbose
@@ -330,8 +331,17 @@ class LearningRateScheduler(Callback):
         if not self.is_scheduler and not callable(schedule):
             raise TypeError("LearningRateScheduler: schedule must be a function schedule(epoch, lr) or an "
                             f"lr_scheduler object, got {type(schedule).__name__}")
+        if interval not in ("epoch", "step"):
+            raise ValueError(f"LearningRateScheduler: interval must be 'epoch' or 'step', got {interval!r}")
+        if interval == "step" and (not self.is_scheduler or _is_plateau_scheduler(schedule)):
+            raise ValueError("LearningRateScheduler: interval='step' needs an lr_scheduler object other than "
+                             "ReduceLROnPlateau")
+        self.interval = interval
+        self._batch_hooks = interval == "step"
         self._arity = None if self.is_scheduler else _schedule_arity(schedule)
-        self._warned = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.schedule.step()
 
     def _optimizer(self):
         opt = getattr(self.model, "optimizer", None)
@@ -362,7 +372,7 @@ class LearningRateScheduler(Callback):
             print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {new[0]}.")
 
     def on_epoch_end(self, epoch, logs=None):
-        if not self.is_scheduler:
+        if not self.is_scheduler or self.interval == "step":
             return
         if _is_plateau_scheduler(self.schedule):
             logs = logs or {}

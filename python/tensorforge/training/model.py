@@ -243,6 +243,7 @@ class Model(Module):
         object.__setattr__(self, "metrics", [])
         object.__setattr__(self, "history", None)
         object.__setattr__(self, "stop_training", False)
+        object.__setattr__(self, "clip_grad_norm", None)
         object.__setattr__(self, "_input_spec", None)
 
     def forward(self, *args, **kwargs):
@@ -253,11 +254,14 @@ class Model(Module):
         return net(*args, **kwargs)
 
     # ---- compile ------------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, clip_grad_norm=None):
         """optimizer: an optimizer instance, a name ('adam', 'adamw', 'sgd', 'rmsprop', 'adagrad')
         or (name, kwargs) like ('adam', {'lr': 3e-4}); loss: a name (see LOSSES), a callable
         loss(outputs, targets) or an nn loss module; metrics: names ('accuracy', 'mae', 'mse',
-        'rmse', 'r2'), Metric objects or callables fn(outputs, targets)."""
+        'rmse', 'r2'), Metric objects or callables fn(outputs, targets); clip_grad_norm: clip the
+        gradients' global 2-norm to this value before every step (nn.utils.clip_grad_norm_)."""
+        if clip_grad_norm is not None and not (float(clip_grad_norm) > 0):
+            raise ValueError(f"compile: clip_grad_norm must be a positive number, got {clip_grad_norm!r}")
         if loss is None:
             raise ValueError("compile: a loss is required, e.g. loss='mse' or loss='cross_entropy'")
         compiled_loss = resolve_loss(loss)
@@ -276,6 +280,7 @@ class Model(Module):
         object.__setattr__(self, "optimizer", opt)
         object.__setattr__(self, "loss", compiled_loss)
         object.__setattr__(self, "metrics", resolved)
+        object.__setattr__(self, "clip_grad_norm", None if clip_grad_norm is None else float(clip_grad_norm))
         return self
 
     @property
@@ -398,6 +403,10 @@ class Model(Module):
         opt, loss_fn, metrics = self.optimizer, self.loss, self.metrics
         batch_logs = cbs.wants_batch_logs
         batch_begin = bool(cbs._batch_begin)
+        clip = self.clip_grad_norm
+        if clip is not None:
+            from ..nn.utils import clip_grad_norm_
+            clip_params = [p for p in self.parameters() if p.requires_grad]
         object.__setattr__(self, "stop_training", False)
         logs = {}
         cbs.on_train_begin()
@@ -418,6 +427,8 @@ class Model(Module):
                                              "(terminate_on_nan=True); the weights were not updated with it")
                 opt.zero_grad()
                 loss.backward()
+                if clip is not None:
+                    clip_grad_norm_(clip_params, clip)
                 opt.step()
                 nb = yb.shape[0] if yb.ndim else 1
                 loss_sum += value * nb

@@ -3,7 +3,7 @@
 verbose=1 draws one tqdm bar per epoch on stdout with the running loss and metrics in its postfix
 (refreshed at most every `refresh_s` seconds, so the per-batch cost is one counter update);
 verbose=2 prints one line per epoch; verbose=0 prints nothing. fit(verbose='auto') picks 1 when
-stdout is a terminal and 2 otherwise. Without tqdm installed, 1 falls back to 2.
+stdout is a terminal (or a Jupyter kernel) and 2 otherwise. Without tqdm installed, 1 falls back to 2.
 """
 import sys
 import time
@@ -12,6 +12,9 @@ from .callbacks import Callback
 
 
 def stdout_is_tty():
+    """True on a terminal, and in a Jupyter kernel (whose output renders tqdm's redraws)."""
+    if "ipykernel" in sys.modules:
+        return True
     try:
         return sys.stdout.isatty()
     except (AttributeError, ValueError):
