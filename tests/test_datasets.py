@@ -259,7 +259,10 @@ def test_house_prices_bad_csv(tmp_path, rng):
     lines = sales_csv(rng).splitlines()
     lines[4] = lines[4].replace(",sfr,", ",sfr,", 1).rsplit(",", 1)[0] + ",north"
     (tmp_path / "seattle_sales.csv").write_text("\n".join(lines))
-    with pytest.raises(DatasetCorruptError, match="line 5: column latitude"):
+    with pytest.raises(DatasetCorruptError, match="north"):
+        datasets.house_prices(root=tmp_path)
+    (tmp_path / "seattle_sales.csv").write_text("\n".join(lines[:3] + [lines[3].rsplit(",", 1)[0]]))
+    with pytest.raises(DatasetCorruptError, match="row 3"):
         datasets.house_prices(root=tmp_path)
     (tmp_path / "seattle_sales.csv").write_text("a,b\n1,2\n")
     with pytest.raises(DatasetCorruptError, match="missing columns"):
