@@ -199,6 +199,10 @@ def test_random_split(rng):
     assert [len(p) for p in fractions] == [12, 7, 4]  # floor 11, 6, 4 plus the remainder round-robin
     with pytest.raises(ValueError, match="does not equal"):
         random_split(ds, [10, 10])
+    with pytest.raises(TypeError, match="numpy.random.Generator"):
+        random_split(ds, [20, 3], generator=42)
+    with pytest.raises(TypeError, match="numpy.random.Generator"):
+        DataLoader(ds, shuffle=True, generator=42)
 
 
 def test_tensor_dataset_and_concat_errors(rng):

@@ -198,3 +198,17 @@ def test_bfloat16_from_torch(tmp_path, rng):
     t = torch.tensor(random_of(rng, np.float32, (3, 4))).to(torch.bfloat16)
     st_torch.save_file({"w": t}, str(tmp_path / "bf16.st"))
     np.testing.assert_array_equal(tf.load_file(tmp_path / "bf16.st")["w"].numpy(), t.float().numpy())
+
+
+def test_colliding_names_and_top_level_values(tmp_path, rng):
+    a, b = (tf.tensor(random_of(rng, np.float32, (3,))) for _ in range(2))
+    obj = {"a.b": a, "a": {"b": b}}
+    tf.save(obj, tmp_path / "c.st")
+    assert_same(obj, tf.load(tmp_path / "c.st"))
+    for top in (a, [a, b, 3], (None, "x"), 7):
+        tf.save(top, tmp_path / "top.st")
+        assert_same(top, tf.load(tmp_path / "top.st"))
+    with pytest.raises(TypeError, match="keys must be str or int"):
+        tf.save({(1, 2): a}, tmp_path / "bad.st")
+    with pytest.raises(TypeError, match="float16"):
+        tf.save({"h": np.zeros(2, np.float16)}, tmp_path / "bad.st")

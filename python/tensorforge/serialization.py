@@ -84,11 +84,11 @@ def _unflatten(node, arrays):
 
 # ---- writing -----------------------------------------------------------------------------------------
 def _header_and_chunks(arrays):
-    """(entries without metadata, list of byte chunks); tensors ordered by itemsize so data stays aligned."""
+    """(entries without metadata, list of byte views); tensors ordered by itemsize so data stays aligned."""
     entries, chunks, offset = {}, [], 0
     for name in sorted(arrays, key=lambda k: (-arrays[k].dtype.itemsize, k)):
         array = arrays[name]
-        data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+        data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).reshape(-1).view(np.uint8)
         entries[name] = {"dtype": _TO_ST[array.dtype], "shape": list(array.shape),
                          "data_offsets": [offset, offset + len(data)]}
         chunks.append(data)

@@ -4,8 +4,8 @@ import math
 
 import numpy as np
 
-from .._creation import default_generator
 from ..tensor import Tensor
+from .sampler import resolve_generator
 
 
 class Dataset:
@@ -112,7 +112,7 @@ def random_split(dataset, lengths, generator=None):
 
     generator: a numpy Generator; by default tensorforge's global one (seeded by manual_seed)."""
     counts = _split_lengths(lengths, len(dataset))
-    perm = (generator or default_generator()).permutation(len(dataset)).tolist()
+    perm = resolve_generator(generator).permutation(len(dataset)).tolist()
     out, start = [], 0
     for c in counts:
         out.append(Subset(dataset, perm[start:start + c]))

@@ -1,5 +1,17 @@
 """Samplers: which indices a DataLoader visits, and in which order and batches."""
+import numpy as np
+
 from .._creation import default_generator
+
+
+def resolve_generator(generator):
+    """`generator` (a numpy Generator) or, for None, tensorforge's global one (seeded by manual_seed)."""
+    if generator is None:
+        return default_generator()
+    if not isinstance(generator, np.random.Generator):
+        raise TypeError(f"generator must be a numpy.random.Generator such as np.random.default_rng(0), "
+                        f"got {type(generator).__name__}")
+    return generator
 
 
 class Sampler:
@@ -33,6 +45,7 @@ class RandomSampler(Sampler):
         self.replacement = replacement
         self._num_samples = num_samples
         self.generator = generator
+        resolve_generator(generator)
         if not isinstance(replacement, bool):
             raise TypeError(f"replacement should be a boolean value, but got replacement={replacement}")
         if num_samples is not None and (not isinstance(num_samples, int) or num_samples <= 0):
@@ -44,7 +57,7 @@ class RandomSampler(Sampler):
 
     def __iter__(self):
         n = len(self.data_source)
-        gen = self.generator or default_generator()
+        gen = resolve_generator(self.generator)
         if self.replacement:
             return iter(gen.integers(0, n, self.num_samples).tolist())
         rounds = -(-self.num_samples // n) if n else 0
@@ -61,9 +74,10 @@ class SubsetRandomSampler(Sampler):
     def __init__(self, indices, generator=None):
         self.indices = list(indices)
         self.generator = generator
+        resolve_generator(generator)
 
     def __iter__(self):
-        gen = self.generator or default_generator()
+        gen = resolve_generator(self.generator)
         return iter([self.indices[i] for i in gen.permutation(len(self.indices)).tolist()])
 
     def __len__(self):

@@ -6,8 +6,8 @@ missing and cannot be fetched raises DatasetNotFoundError saying how to get it.
 `python -m tensorforge.datasets fetch mnist fashion_mnist house_prices text` pre-fetches and checks them.
 """
 from ._cache import DatasetCorruptError, DatasetNotFoundError, data_home
-from .house_prices import HOUSE_FEATURES, house_prices
-from .mnist import FASHION_MNIST_CLASSES, fashion_mnist, mnist
+from .seattle_sales import HOUSE_FEATURES, house_prices
+from .mnist_loaders import FASHION_MNIST_CLASSES, fashion_mnist, mnist
 from .sklearn_sets import breast_cancer, diabetes, digits
 from .text import bible_kjv
 

@@ -60,7 +60,10 @@ def from_deb(package, members):
 
     members are paths inside the package, e.g. 'usr/lib/bible.data'."""
     with tempfile.TemporaryDirectory() as tmp:
-        _run(["apt-get", "download", "-q", package], cwd=tmp)
+        try:
+            _run(["apt-get", "download", "-q", package], cwd=tmp)
+        except FetchError as e:
+            raise FetchError(f"{e}; if apt-get cannot locate {package}, run `apt-get update` first") from None
         deb = _only(tmp, "*.deb", package)
         parts = _ar_members(deb.read_bytes())
     data_name = next((n for n in parts if n.startswith("data.tar")), None)

