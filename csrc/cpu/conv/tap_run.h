@@ -20,13 +20,17 @@ inline void copy_tap_run(const T* row, int64_t first, int64_t stride, int64_t si
         t1 = std::min(t1, len);
         t0 = std::min(t0, t1);
     }
-    std::fill(dst, dst + t0, T(0));
-    if (stride == 1) {
+    // plain loops for the short runs of packing, where a library call costs more than the copy
+    for (int64_t t = 0; t < t0; ++t) dst[t] = T(0);
+    if (stride == 1 && t1 - t0 > 32) {
         std::memcpy(dst + t0, row + first + t0, size_t(t1 - t0) * sizeof(T));
+    } else if (stride == 1) {
+        const T* src = row + first;
+        for (int64_t t = t0; t < t1; ++t) dst[t] = src[t];
     } else {
         for (int64_t t = t0; t < t1; ++t) dst[t] = row[first + t * stride];
     }
-    std::fill(dst + t1, dst + len, T(0));
+    for (int64_t t = t1; t < len; ++t) dst[t] = T(0);
 }
 
 }  // namespace tf::cpu
