@@ -7,8 +7,9 @@
 // item's thread writes the im2col values of its columns straight into NR-wide packed slivers
 // (no col matrix in memory: each sliver row is a few runs copied from input rows, zero where
 // the taps fall in the padding), then runs the MR x NR microkernel over (sliver, A sliver),
-// writing C tiles from registers into y when the tile lies inside one image (ldc = P) and
-// through a scratch tile otherwise. Bias is added to the item's columns at the end.
+// accumulating whole tiles in the item's L2-resident C block (so ragged rows and tiles that
+// straddle two images need no scalar path). The C block's runs of pixels are then copied into
+// y with the bias added.
 // Layout: x NCHW, w OIHW, y NCHW (see tensorforge/conv2d.h).
 #include "implicit_gemm.h"
 
@@ -42,6 +43,7 @@ GemmMicrokernel<double> microkernel(double) { return gemm_microkernel_f64_baseli
 struct Segment {
     int64_t b, i, j0, len;  // output columns j0 .. j0+len-1 of row i of image b
     int64_t sliver, lane;   // where the first of them goes in the packed block
+    int64_t image, r0, c0;  // offset of image b in x; input row and column of the first tap
 };
 
 struct Plan {
@@ -56,16 +58,17 @@ void pack_b(const Conv2dShape& s, const Plan& pl, const T* x, int64_t g, int64_t
     const int64_t taps = s.kh * s.kw;
     for (int64_t kk = 0; kk < kc; ++kk) {
         const int64_t row = k0 + kk, c = row / taps, pq = row % taps, p = pq / s.kw, q = pq % s.kw;
-        const int64_t coff = q * s.dil_w - s.pad_w;
+        const T* plane = x + (g * pl.cin_g + c) * s.h * s.w;
+        const int64_t roff = p * s.dil_h, coff = q * s.dil_w;
+        T* out_row = dst + kk * pl.nr;
         for (const Segment& sg : segs) {
-            T* out = dst + sg.sliver * kc * pl.nr + kk * pl.nr + sg.lane;
-            const int64_t r = sg.i * s.stride_h - s.pad_h + p * s.dil_h;
+            T* out = out_row + sg.sliver * kc * pl.nr + sg.lane;
+            const int64_t r = sg.r0 + roff;
             if (r < 0 || r >= s.h) {
-                std::fill(out, out + sg.len, T(0));
+                for (int64_t t = 0; t < sg.len; ++t) out[t] = T(0);
                 continue;
             }
-            const T* src = x + ((sg.b * s.c_in + g * pl.cin_g + c) * s.h + r) * s.w;
-            copy_tap_run(src, sg.j0 * s.stride_w + coff, s.stride_w, s.w, sg.len, out);
+            copy_tap_run(plane + sg.image + r * s.w, sg.c0 + coff, s.stride_w, s.w, sg.len, out);
         }
     }
 }
@@ -77,7 +80,8 @@ void make_segments(const Conv2dShape& s, const Plan& pl, int64_t c0, int64_t nco
         const int64_t col = c0 + t, b = col / pl.p, pix = col % pl.p, i = pix / s.ow, j = pix % s.ow;
         const int64_t lane = t % pl.nr;
         const int64_t len = std::min({s.ow - j, int64_t(pl.nr) - lane, ncols - t});
-        segs.push_back({b, i, j, len, t / pl.nr, lane});
+        segs.push_back({b, i, j, len, t / pl.nr, lane, b * s.c_in * s.h * s.w, i * s.stride_h - s.pad_h,
+                        j * s.stride_w - s.pad_w});
         t += len;
     }
 }
@@ -107,49 +111,29 @@ void run_item(const Conv2dShape& s, const Plan& pl, const GemmMicrokernel<T>& uk
               const T* bias, T* y, int64_t g, int64_t c0, int64_t ncols) {
     thread_local std::vector<Segment> segs;
     make_segments(s, pl, c0, ncols, segs);
-    const int64_t slivers = (ncols + pl.nr - 1) / pl.nr;
+    const int64_t slivers = (ncols + pl.nr - 1) / pl.nr, ldc = slivers * pl.nr;
     T* bpacked = conv_scratch<10, T>(size_t(slivers * pl.nr * pl.kc));
-    alignas(64) T tile[12 * 32];
+    T* cblock = conv_scratch<12, T>(size_t(pl.nir * pl.mr * ldc));  // whole tiles, edges included
     const T* ag = apacked + g * pl.nir * pl.mr * pl.k;
     for (int64_t k0 = 0; k0 < pl.k; k0 += pl.kc) {
         const int64_t kc = std::min(pl.kc, pl.k - k0);
-        const bool accumulate = k0 > 0;
         if (ncols % pl.nr) {  // lanes past the last column: keep them finite
             T* last = bpacked + (slivers - 1) * pl.nr * kc;
             for (int64_t kk = 0; kk < kc; ++kk) std::fill(last + kk * pl.nr + ncols % pl.nr, last + (kk + 1) * pl.nr, T(0));
         }
         pack_b(s, pl, x, g, k0, kc, segs, bpacked);
-        for (int64_t sl = 0; sl < slivers; ++sl) {
-            const int64_t col = c0 + sl * pl.nr, live_cols = std::min<int64_t>(pl.nr, ncols - sl * pl.nr);
-            const int64_t b = col / pl.p, pix = col % pl.p;
-            const bool one_image = pix + live_cols <= pl.p;
-            const T* bsl = bpacked + sl * pl.nr * kc;
-            for (int64_t ir = 0; ir < pl.nir; ++ir) {
-                const T* asl = ag + pl.nir * pl.mr * k0 + ir * pl.mr * kc;
-                const int64_t o0 = ir * pl.mr, live_rows = std::min<int64_t>(pl.mr, pl.o - o0);
-                T* ydst = y + (b * s.c_out + g * pl.o + o0) * pl.p + pix;
-                if (one_image && live_rows == pl.mr && live_cols == pl.nr) {
-                    uk.run(kc, asl, bsl, ydst, pl.p, T(1), T(0), accumulate);
-                    continue;
-                }
-                uk.run(kc, asl, bsl, tile, pl.nr, T(1), T(0), false);
-                for (int64_t t = 0; t < live_cols; ++t) {
-                    const int64_t ct = col + t, bt = ct / pl.p, pt = ct % pl.p;
-                    T* dst = y + (bt * s.c_out + g * pl.o + o0) * pl.p + pt;
-                    for (int64_t r = 0; r < live_rows; ++r) {
-                        if (accumulate) dst[r * pl.p] += tile[r * pl.nr + t];
-                        else dst[r * pl.p] = tile[r * pl.nr + t];
-                    }
-                }
-            }
-        }
+        for (int64_t sl = 0; sl < slivers; ++sl)
+            for (int64_t ir = 0; ir < pl.nir; ++ir)
+                uk.run(kc, ag + pl.nir * pl.mr * k0 + ir * pl.mr * kc, bpacked + sl * pl.nr * kc,
+                       cblock + ir * pl.mr * ldc + sl * pl.nr, ldc, T(1), T(0), k0 > 0);
     }
-    if (!bias) return;
+    // The block's columns are runs of output pixels: copy each run of every channel into y (+ bias).
     for (const Segment& sg : segs) {
         T* base = y + (sg.b * s.c_out + g * pl.o) * pl.p + sg.i * s.ow + sg.j0;
+        const T* src = cblock + sg.sliver * pl.nr + sg.lane;
         for (int64_t o = 0; o < pl.o; ++o) {
-            const T v = bias[g * pl.o + o];
-            for (int64_t t = 0; t < sg.len; ++t) base[o * pl.p + t] += v;
+            const T v = bias ? bias[g * pl.o + o] : T(0);
+            for (int64_t t = 0; t < sg.len; ++t) base[o * pl.p + t] = src[o * ldc + t] + v;
         }
     }
 }
