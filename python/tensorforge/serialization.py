@@ -112,12 +112,19 @@ def _encode_header(entries, metadata):
     return raw + b" " * (-len(raw) % 8)  # pad so the data starts 8-byte aligned
 
 
-def _atomic_write(path, parts):
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path, parts):
     """Writes the byte chunks to `path` via a temp file + fsync + os.replace; the old file survives any failure."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # the permissions open() would give, not mkstemp's 0600
         with os.fdopen(fd, "wb") as f:
             for part in parts:
                 f.write(part)
@@ -147,7 +154,7 @@ def _write(path, arrays, metadata, structure=None):
         metadata[STRUCTURE_KEY] = structure
     metadata[CHECKSUM_KEY] = _checksum(entries, structure, chunks)
     header = _encode_header(entries, metadata)
-    _atomic_write(path, [struct.pack("<Q", len(header)), header, *chunks])
+    atomic_write(path, [struct.pack("<Q", len(header)), header, *chunks])
 
 
 def save(obj, f):

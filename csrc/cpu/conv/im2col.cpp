@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "../thread_pool.h"
+#include "tap_run.h"
 
 namespace tf::cpu {
 namespace {
@@ -38,22 +39,10 @@ void im2col(const Conv2dShape& s, const T* x, int64_t channels, T* col) {
                 for (int64_t q = 0; q < s.kw; ++q) {
                     T* dst = col + ((c * s.kh + p) * s.kw + q) * ohw;
                     const int64_t off = q * s.dil_w - s.pad_w;
-                    int64_t j0, j1;
-                    valid_columns(off, s.stride_w, s.w, s.ow, j0, j1);
                     for (int64_t i = 0; i < s.oh; ++i, dst += s.ow) {
                         const int64_t r = i * s.stride_h - s.pad_h + p * s.dil_h;
-                        if (r < 0 || r >= s.h) {
-                            std::fill(dst, dst + s.ow, T(0));
-                            continue;
-                        }
-                        const T* src = x + (c * s.h + r) * s.w;
-                        std::fill(dst, dst + j0, T(0));
-                        if (s.stride_w == 1) {
-                            std::memcpy(dst + j0, src + off + j0, (j1 - j0) * sizeof(T));
-                        } else {
-                            for (int64_t j = j0; j < j1; ++j) dst[j] = src[off + j * s.stride_w];
-                        }
-                        std::fill(dst + j1, dst + s.ow, T(0));
+                        if (r < 0 || r >= s.h) std::fill(dst, dst + s.ow, T(0));
+                        else copy_tap_run(x + (c * s.h + r) * s.w, off, s.stride_w, s.w, s.ow, dst);
                     }
                 }
     });

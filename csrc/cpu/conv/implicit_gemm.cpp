@@ -2,8 +2,8 @@
 //
 // Per group g: Y_g (O x N*P) = W_g (O x K) @ col_g (K x N*P), K = c_in/groups * kh * kw, P = oh*ow,
 // where the columns of all images are laid end to end (small late-network images still fill
-// whole NR-wide tiles). W_g is packed once per call into MR-row slivers per KC-deep block
-// (shared by all threads). Work items are (group, block of NB columns); for each KC block the
+// whole NR-wide tiles). W_g is packed once per call into MR-row slivers per block of at most KC_MAX rows of K
+// (shared by all threads). Work items are (group, block of NB columns); for each such block the
 // item's thread writes the im2col values of its columns straight into NR-wide packed slivers
 // (no col matrix in memory: each sliver row is a few runs copied from input rows, zero where
 // the taps fall in the padding), then runs the MR x NR microkernel over (sliver, A sliver),
@@ -19,11 +19,12 @@
 #include "../gemm/microkernel.h"
 #include "../thread_pool.h"
 #include "conv_scratch.h"
+#include "tap_run.h"
 
 namespace tf::cpu {
 namespace {
 
-constexpr int64_t KC = 256;      // depth of a packed block (a B sliver of KC x NR floats fits L1)
+constexpr int64_t KC_MAX = 320;  // deepest packed block (a B sliver of KC x NR floats about fills L1)
 constexpr int64_t NB_MAX = 256;  // columns per work item (a packed B block of KC x NB fits L2)
 
 GemmMicrokernel<float> microkernel(float) {
@@ -44,7 +45,7 @@ struct Segment {
 };
 
 struct Plan {
-    int64_t o, k, p, cin_g, total, nir, nb, blocks;
+    int64_t o, k, p, cin_g, total, nir, nb, blocks, kc;  // kc: K split into equal blocks of at most KC_MAX
     int mr, nr;
 };
 
@@ -64,19 +65,7 @@ void pack_b(const Conv2dShape& s, const Plan& pl, const T* x, int64_t g, int64_t
                 continue;
             }
             const T* src = x + ((sg.b * s.c_in + g * pl.cin_g + c) * s.h + r) * s.w;
-            // columns j0 + t read src[(j0 + t) * stride + coff]; valid while that lies in [0, w)
-            const int64_t first = (sg.j0) * s.stride_w + coff;
-            int64_t t0 = first >= 0 ? 0 : (-first + s.stride_w - 1) / s.stride_w;
-            int64_t t1 = s.w - 1 - first < 0 ? 0 : (s.w - 1 - first) / s.stride_w + 1;
-            t1 = std::min(t1, sg.len);
-            t0 = std::min(t0, t1);
-            std::fill(out, out + t0, T(0));
-            if (s.stride_w == 1) {
-                std::copy(src + first + t0, src + first + t1, out + t0);
-            } else {
-                for (int64_t t = t0; t < t1; ++t) out[t] = src[first + t * s.stride_w];
-            }
-            std::fill(out + t1, out + sg.len, T(0));
+            copy_tap_run(src, sg.j0 * s.stride_w + coff, s.stride_w, s.w, sg.len, out);
         }
     }
 }
@@ -100,8 +89,8 @@ void pack_weights(const Plan& pl, const T* w, int64_t groups, T* packed) {
     parallel_for(groups * pl.nir, 4, [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; ++t) {
             const int64_t g = t / pl.nir, ir = t % pl.nir;
-            for (int64_t k0 = 0; k0 < pl.k; k0 += KC) {
-                const int64_t kc = std::min(KC, pl.k - k0);
+            for (int64_t k0 = 0; k0 < pl.k; k0 += pl.kc) {
+                const int64_t kc = std::min(pl.kc, pl.k - k0);
                 T* dst = packed + g * per_group + pl.nir * pl.mr * k0 + ir * pl.mr * kc;
                 for (int r = 0; r < pl.mr; ++r) {
                     const int64_t o = ir * pl.mr + r;
@@ -119,11 +108,11 @@ void run_item(const Conv2dShape& s, const Plan& pl, const GemmMicrokernel<T>& uk
     thread_local std::vector<Segment> segs;
     make_segments(s, pl, c0, ncols, segs);
     const int64_t slivers = (ncols + pl.nr - 1) / pl.nr;
-    T* bpacked = conv_scratch<10, T>(size_t(slivers * pl.nr * std::min(KC, pl.k)));
+    T* bpacked = conv_scratch<10, T>(size_t(slivers * pl.nr * pl.kc));
     alignas(64) T tile[12 * 32];
     const T* ag = apacked + g * pl.nir * pl.mr * pl.k;
-    for (int64_t k0 = 0; k0 < pl.k; k0 += KC) {
-        const int64_t kc = std::min(KC, pl.k - k0);
+    for (int64_t k0 = 0; k0 < pl.k; k0 += pl.kc) {
+        const int64_t kc = std::min(pl.kc, pl.k - k0);
         const bool accumulate = k0 > 0;
         if (ncols % pl.nr) {  // lanes past the last column: keep them finite
             T* last = bpacked + (slivers - 1) * pl.nr * kc;
@@ -175,6 +164,8 @@ void conv2d_implicit_forward(const Conv2dShape& s, const T* x, const T* w, const
     pl.o = s.c_out / s.groups, pl.cin_g = s.c_in / s.groups, pl.k = pl.cin_g * s.kh * s.kw, pl.p = s.oh * s.ow;
     pl.total = s.n * pl.p;
     pl.nir = (pl.o + pl.mr - 1) / pl.mr;
+    const int64_t kblocks = (pl.k + KC_MAX - 1) / KC_MAX;
+    pl.kc = (pl.k + kblocks - 1) / kblocks;
     // Columns per item: up to NB_MAX, fewer when that leaves too few items to keep every thread busy.
     const int threads = get_num_threads();
     pl.nb = NB_MAX;
