@@ -211,7 +211,6 @@ def test_model_checkpoint_max_mode_threshold_and_bad_format(rng, tmp_path, fake_
 
 
 def test_model_checkpoint_file_loads_into_a_fresh_model(rng, tmp_path):
-    pytest.importorskip("tensorforge.serialization")
     x, y = data(rng)
     path = tmp_path / "ckpt.safetensors"
     model = small_model()

@@ -188,7 +188,7 @@ def test_fit_on_an_iterable_of_batches(rng):
 
 
 def test_fit_on_a_dataloader(rng):
-    data = pytest.importorskip("tensorforge.data")
+    data = tf.data
     seeded(rng)
     x, y = blobs(rng, n=256)
     loader = data.DataLoader(data.TensorDataset(tf.tensor(x), tf.tensor(y)), batch_size=32, shuffle=True)
