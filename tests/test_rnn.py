@@ -239,7 +239,7 @@ def test_parameters_names_shapes_and_init():
         d = p.detach().numpy()
         assert np.all(np.abs(d) <= bound) and d.std() > bound / 3
     assert len(lstm.all_weights) == 4 and len(lstm.all_weights[0]) == 4
-    assert [n for n, _ in nn.GRU(3, 5, bias=False).named_parameters()] == ["weight_hh_l0", "weight_ih_l0"][::-1]
+    assert [n for n, _ in nn.GRU(3, 5, bias=False).named_parameters()] == ["weight_ih_l0", "weight_hh_l0"]
     assert tuple(nn.GRU(3, 5).weight_hh_l0.shape) == (15, 5)
     assert tuple(nn.GRUCell(3, 5).weight_ih.shape) == (15, 3)
     assert tuple(nn.LSTMCell(3, 5).bias_hh.shape) == (20,)
@@ -296,3 +296,16 @@ def test_errors():
         nn.LSTMCell(4, 3)(tf.zeros(2, 4), (tf.zeros(2, 3), tf.zeros(2, 4)))
     with pytest.raises(RuntimeError, match=r"hidden state 0 has shape \[3, 3\], expected \[2, 3\]"):
         nn.RNNCell(4, 3)(tf.zeros(2, 4), tf.zeros(3, 3))
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_backward_twice_with_retain_graph(kind, rng):
+    cls, kw = KINDS[kind]
+    model = getattr(nn, cls)(3, 4, bidirectional=True, **kw).double()
+    x = tf.tensor(random_array(rng, (5, 2, 3)), requires_grad=True)
+    out = model(x)[0]
+    seed = tf.tensor(random_array(rng, tuple(out.shape)))
+    (out * seed).sum().backward(retain_graph=True)
+    first = x.grad.numpy().copy()
+    (out * seed).sum().backward()
+    assert_close(x.grad.numpy(), 2 * first, 1e-14)
