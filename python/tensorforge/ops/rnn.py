@@ -6,9 +6,10 @@ gate math in numpy, in place. Backward-through-time walks the steps in reverse w
 step (dgates_t @ W_hh) for the recurrent gradient and the closed-form gate derivatives; the weight
 gradients and the input gradient are then three GEMMs over the whole sequence.
 
-The node's single output packs what the layer returns: (L, N, H) hidden states in time order
-for RNN and GRU, plus one row holding c_n for LSTM ((L+1, N, H)). h_n is the last step's row
-(row L-1 forward, row 0 for the reverse direction).
+The node's single output is what the layer returns: (L, N, H) hidden states in time order for
+RNN and GRU; for LSTM one flat buffer holding the hidden states and then c_n, which
+lstm_sequence hands out as two views. h_n is the last step's row (row L-1 forward, row 0 for the
+reverse direction). LSTM projections (proj_size) add h_t = W_hr (o * tanh(c_t)) per step.
 
 The forward steps multiply by W_hh^T copied once per call into a row-major array (the layout our
 GEMM packs fastest); the backward steps use W_hh as stored.
@@ -110,10 +111,11 @@ def _lstm_affine(hidden, dt):
 
 class _LSTMSequence(Function):
     @staticmethod
-    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, reverse):
         xd, h0d, c0d = _arr(x), _arr(h0), _arr(c0)
         length, batch, _ = xd.shape
-        hidden = w_hh.shape[1]
+        hidden = w_ih.shape[0] // 4
+        out_size = hidden if w_hr is None else w_hr.shape[0]
         dt = xd.dtype
         scale, shift = _lstm_affine(hidden, dt)
         bias = None
@@ -121,9 +123,14 @@ class _LSTMSequence(Function):
             bias = (b_ih._data + b_hh._data) * scale
         gates = _input_projection(xd, _transposed(w_ih._data, scale), bias)  # i, f, g, o
         whh_t = _transposed(w_hh._data, scale)
-        packed = np.empty((length + 1, batch, hidden), dt)
+        n_seq = length * batch * out_size
+        flat = np.empty(n_seq + batch * hidden, dt)  # hidden states (L, N, out_size), then c_n (N, H)
+        seq = flat[:n_seq].reshape(length, batch, out_size)
         cells = np.empty((length, batch, hidden), dt)
         tanh_c = np.empty((length, batch, hidden), dt)
+        # with projections, o * tanh(c) before W_hr (the weight gradient of W_hr needs it)
+        raw = seq if w_hr is None else np.empty((length, batch, hidden), dt)
+        whr_t = None if w_hr is None else _transposed(w_hr._data)
         tmp = np.empty((batch, hidden), dt)
         h2, h3 = 2 * hidden, 3 * hidden
         h_prev, c_prev = h0d, c0d
@@ -142,15 +149,18 @@ class _LSTMSequence(Function):
                 np.multiply(g[:, :hidden], g[:, h2:h3], out=tmp)
                 c += tmp
             np.tanh(c, out=tanh_c[t])
-            np.multiply(g[:, h3:], tanh_c[t], out=packed[t])
-            h_prev, c_prev = packed[t], c
-        packed[length] = c_prev
-        out = make(packed)
+            np.multiply(g[:, h3:], tanh_c[t], out=raw[t])
+            if whr_t is not None:
+                _C.gemm(raw[t], whr_t, seq[t])
+            h_prev, c_prev = seq[t], c
+        flat[n_seq:] = c_prev.reshape(-1)
+        out = make(flat)
         ctx.save_for_backward(x, w_ih, w_hh, out)
         ctx.arrays = (xd, h0d, c0d, np.ascontiguousarray(w_ih._data), np.ascontiguousarray(w_hh._data), gates,
-                      cells, tanh_c)
+                      cells, tanh_c, raw, None if w_hr is None else np.ascontiguousarray(w_hr._data))
         ctx.has_bias = b_ih is not None
         ctx.reverse = reverse
+        ctx.out_size = out_size
         return out
 
     @staticmethod
@@ -193,19 +203,23 @@ class _LSTMSequence(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        xd, h0d, c0d, wih, whh, gates, cells, tanh_c = ctx.arrays
-        packed = ctx.saved_tensors[3]._data
+        xd, h0d, c0d, wih, whh, gates, cells, tanh_c, raw, whr = ctx.arrays
+        flat = ctx.saved_tensors[3]._data
         reverse = ctx.reverse
         length, batch, hidden = cells.shape
+        out_size = ctx.out_size
+        n_seq = length * batch * out_size
+        seq = flat[:n_seq].reshape(length, batch, out_size)
         dt = xd.dtype
         g = grad._data
-        dh_all = np.array(g[:length], dtype=dt, order="C", copy=True)
-        dc = np.array(g[length], dtype=dt, order="C", copy=True)
+        dh_all = np.array(g[:n_seq].reshape(length, batch, out_size), dtype=dt, order="C", copy=True)
+        dc = np.array(g[n_seq:].reshape(batch, hidden), dtype=dt, order="C", copy=True)
         p, a = _LSTMSequence._step_factors(gates, cells, tanh_c, c0d, reverse)
         p4 = p.reshape(length, batch, 4, hidden)
         dpre = np.empty_like(gates)
         d4 = dpre.reshape(length, batch, 4, hidden)
         tmp = np.empty((batch, hidden), dt)
+        draw = None if whr is None else np.empty((batch, hidden), dt)
         h3 = 3 * hidden
         dc3 = dc[:, None, :]
         later = None
@@ -213,6 +227,9 @@ class _LSTMSequence(Function):
             dh = dh_all[t]
             if later is not None:
                 _C.gemm(dpre[later], whh, dh, beta=1.0)
+            if draw is not None:  # through the projection h = W_hr (o * tanh(c))
+                _C.gemm(dh, whr, draw)
+                dh = draw
             np.multiply(dh, a[t], out=tmp)
             dc += tmp
             np.multiply(dc3, p4[t, :, :3], out=d4[t, :, :3])
@@ -221,18 +238,21 @@ class _LSTMSequence(Function):
             later = t
         need = ctx.needs_input_grad
         gx, gwih = _input_grads(ctx, dpre, xd, wih)
-        gh0 = gc0 = gwhh = gb = gb2 = None
+        gh0 = gc0 = gwhh = gb = gb2 = gwhr = None
         if need[1]:
-            gh0 = np.empty((batch, hidden), dt)
+            gh0 = np.empty((batch, out_size), dt)
             _C.gemm(dpre[later], whh, gh0)
         if need[2]:
             gc0 = dc
         if need[4]:
-            gwhh = _grad_w_hh(dpre, packed[:length], h0d, reverse, 4 * hidden)
+            gwhh = _grad_w_hh(dpre, seq, h0d, reverse, 4 * hidden)
         if ctx.has_bias and (need[5] or need[6]):
             gb = dpre.sum(axis=(0, 1))
             gb2 = gb.copy()
-        return _wrap(gx, gh0, gc0, gwih, gwhh, gb, gb2) + (None,)
+        if whr is not None and need[7]:
+            gwhr = np.empty(whr.shape, dt)
+            _C.gemm(dh_all.reshape(-1, out_size).T, raw.reshape(-1, hidden), gwhr)
+        return _wrap(gx, gh0, gc0, gwih, gwhh, gb, gb2, gwhr) + (None,)
 
 
 class _GRUSequence(Function):
@@ -409,10 +429,15 @@ class _RNNSequence(Function):
         return _wrap(gx, gh0, gwih, gwhh, gb, gb2) + (None, None)
 
 
-def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
-    """One LSTM layer in one direction over x (L, N, in): returns (L+1, N, H), the hidden states in
-    time order and c_n as the last row."""
-    return _LSTMSequence.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)
+def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, w_hr=None):
+    """One LSTM layer in one direction over x (L, N, in), optionally with projections (w_hr):
+    returns the hidden states in time order (L, N, H or proj_size) and c_n (N, H), two views of
+    the fused node's one output."""
+    flat = _LSTMSequence.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, reverse)
+    length, batch = x.shape[0], x.shape[1]
+    out_size = w_hh.shape[1]
+    n_seq = length * batch * out_size
+    return flat[:n_seq].reshape(length, batch, out_size), flat[n_seq:].reshape(batch, -1)
 
 
 def gru_sequence(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
