@@ -15,10 +15,12 @@ from helpers import assert_close, random_array, torch_module
 TOL = {np.float64: 1e-12, np.float32: 5e-5}
 KINDS = {
     "lstm": ("LSTM", {}),
+    "lstm_proj": ("LSTM", {"proj_size": -1}),  # -1: half the hidden size (configs with hidden >= 2)
     "gru": ("GRU", {}),
     "rnn_tanh": ("RNN", {}),
     "rnn_relu": ("RNN", {"nonlinearity": "relu"}),
 }
+CELL_KINDS = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
 # (input_size, hidden_size, seq, batch, module kwargs, initial state given)
 CONFIGS = {
     "one_layer": (5, 7, 4, 3, {}, False),
@@ -34,18 +36,24 @@ CONFIGS = {
 
 
 def _input_shapes(cfg, kw):
+    """Shapes of x, h0 and c0."""
     in_size, hidden, seq, batch, _, _ = cfg
     dirs = 2 if kw.get("bidirectional") else 1
     layers = kw.get("num_layers", 1)
+    out = kw.get("proj_size") or hidden
     if batch is None:
-        return (seq, in_size), (layers * dirs, hidden)
+        return (seq, in_size), (layers * dirs, out), (layers * dirs, hidden)
     x = (batch, seq, in_size) if kw.get("batch_first") else (seq, batch, in_size)
-    return x, (layers * dirs, batch, hidden)
+    return x, (layers * dirs, batch, out), (layers * dirs, batch, hidden)
 
 
 def _pair(torch, kind, cfg, dtype):
     cls, extra = KINDS[kind]
     kw = dict(cfg[4], **extra)
+    if kw.get("proj_size") == -1:
+        if cfg[1] < 2:
+            pytest.skip("projections need hidden_size >= 2")
+        kw["proj_size"] = cfg[1] // 2
     theirs = getattr(torch.nn, cls)(cfg[0], cfg[1], **kw).to(getattr(torch, np.dtype(dtype).name))
     ours = getattr(nn, cls)(cfg[0], cfg[1], **kw).to(tf.float64 if dtype == np.float64 else tf.float32)
     ours.load_state_dict(theirs.state_dict())
@@ -82,6 +90,7 @@ def _check_grads(ours_out, theirs_out, our_leaves, their_leaves, ours, theirs, r
         assert_close(p.grad.numpy(), theirs_params[name].grad.numpy(), tol)
 
 
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("cfg_name", list(CONFIGS))
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -89,19 +98,19 @@ def test_matches_torch(kind, cfg_name, dtype, rng):
     torch = torch_module()
     cfg = CONFIGS[cfg_name]
     ours, theirs, kw = _pair(torch, kind, cfg, dtype)
-    x_shape, h_shape = _input_shapes(cfg, kw)
+    x_shape, h_shape, c_shape = _input_shapes(cfg, kw)
     # inputs scaled with the fan-in so the gates stay out of saturation, where float32's tanh
     # rounds 1 - h^2 to zero in one library and not in the other
     bound = min(2.0, 6.0 / cfg[0])
     arrays = [random_array(rng, x_shape, -bound, bound).astype(dtype)]
     if cfg[5]:
         arrays.append(random_array(rng, h_shape, -1, 1).astype(dtype))
-        if kind == "lstm":
-            arrays.append(random_array(rng, h_shape, -1, 1).astype(dtype))
+        if kind.startswith("lstm"):
+            arrays.append(random_array(rng, c_shape, -1, 1).astype(dtype))
     ol, tl = _leaves(torch, arrays)
     if len(ol) == 1:
         out_o, out_t = ours(ol[0]), theirs(tl[0])
-    elif kind == "lstm":
+    elif kind.startswith("lstm"):
         out_o, out_t = ours(ol[0], (ol[1], ol[2])), theirs(tl[0], (tl[1], tl[2]))
     else:
         out_o, out_t = ours(ol[0], ol[1]), theirs(tl[0], tl[1])
@@ -136,7 +145,7 @@ def test_cells_match_torch(kind, batched, rng):
     _check_grads(outs_o, outs_t, ol, tl, ours, theirs, rng, np.float64, torch)
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", CELL_KINDS)
 def test_cell_without_state_starts_from_zeros(kind, rng):
     cls = {"lstm": "LSTMCell", "gru": "GRUCell", "rnn_tanh": "RNNCell", "rnn_relu": "RNNCell"}[kind]
     kw = {"nonlinearity": "relu"} if kind == "rnn_relu" else {}
@@ -168,6 +177,12 @@ def test_sequence_gradcheck(kind, reverse, rng):
         # no initial state and no bias
         assert tf.autograd.gradcheck(lambda x, a, b: rnn_ops.lstm_sequence(x, None, None, a, b, reverse=reverse),
                                      [x, w_ih, w_hh])
+        # projections: W_hh is (4H, P), h0 (N, P), W_hr (P, H)
+        hidden, proj = 3, 2
+        w_hh, h0, w_hr = mk((4 * hidden, proj)), mk((batch, proj)), mk((proj, hidden))
+        w_ih, b_ih, b_hh, c0 = mk((4 * hidden, in_size)), mk((4 * hidden,)), mk((4 * hidden,)), mk((batch, hidden))
+        assert tf.autograd.gradcheck(lambda *a: rnn_ops.lstm_sequence(*a[:-1], reverse=reverse, w_hr=a[-1]),
+                                     [x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr])
     elif kind == "gru":
         assert tf.autograd.gradcheck(lambda *a: rnn_ops.gru_sequence(*a, reverse=reverse),
                                      [x, h0, w_ih, w_hh, b_ih, b_hh])
@@ -239,10 +254,14 @@ def test_parameters_names_shapes_and_init():
         d = p.detach().numpy()
         assert np.all(np.abs(d) <= bound) and d.std() > bound / 3
     assert len(lstm.all_weights) == 4 and len(lstm.all_weights[0]) == 4
-    assert [n for n, _ in nn.GRU(3, 5, bias=False).named_parameters()] == ["weight_hh_l0", "weight_ih_l0"][::-1]
+    assert [n for n, _ in nn.GRU(3, 5, bias=False).named_parameters()] == ["weight_ih_l0", "weight_hh_l0"]
     assert tuple(nn.GRU(3, 5).weight_hh_l0.shape) == (15, 5)
     assert tuple(nn.GRUCell(3, 5).weight_ih.shape) == (15, 3)
     assert tuple(nn.LSTMCell(3, 5).bias_hh.shape) == (20,)
+    proj = nn.LSTM(3, 4, proj_size=2, bidirectional=True)
+    assert [n for n, _ in proj.named_parameters()][:5] == ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
+                                                          "weight_hr_l0"]
+    assert tuple(proj.weight_hh_l0_reverse.shape) == (16, 2) and tuple(proj.weight_hr_l0_reverse.shape) == (2, 4)
     assert repr(nn.LSTM(3, 4, num_layers=2, batch_first=True)) == "LSTM(3, 4, num_layers=2, batch_first=True)"
     assert repr(nn.RNN(3, 4, nonlinearity="relu")) == "RNN(3, 4, nonlinearity='relu')"
 
@@ -280,8 +299,12 @@ def test_errors():
         lstm(tf.zeros(6, 2, 4, dtype=tf.float64))
     with pytest.raises(RuntimeError, match="sequence length"):
         lstm(tf.zeros(0, 2, 4))
-    with pytest.raises(NotImplementedError, match="proj_size"):
-        nn.LSTM(4, 3, proj_size=2)
+    with pytest.raises(ValueError, match="proj_size has to be smaller than hidden_size"):
+        nn.LSTM(4, 3, proj_size=3)
+    with pytest.raises(ValueError, match="only supported for LSTM"):
+        nn.RNNBase("GRU", 4, 3, proj_size=2)
+    with pytest.raises(RuntimeError, match=r"Expected hidden\[0\] size \(1, 2, 2\), got \[1, 2, 3\]"):
+        nn.LSTM(4, 3, proj_size=2)(tf.zeros(6, 2, 4), (tf.zeros(1, 2, 3), tf.zeros(1, 2, 3)))
     with pytest.raises(ValueError, match="Unknown nonlinearity"):
         nn.RNN(4, 3, nonlinearity="gelu")
     with pytest.raises(ValueError, match="dropout should be a number in range"):
@@ -296,3 +319,16 @@ def test_errors():
         nn.LSTMCell(4, 3)(tf.zeros(2, 4), (tf.zeros(2, 3), tf.zeros(2, 4)))
     with pytest.raises(RuntimeError, match=r"hidden state 0 has shape \[3, 3\], expected \[2, 3\]"):
         nn.RNNCell(4, 3)(tf.zeros(2, 4), tf.zeros(3, 3))
+
+
+@pytest.mark.parametrize("kind", CELL_KINDS)
+def test_backward_twice_with_retain_graph(kind, rng):
+    cls, kw = KINDS[kind]
+    model = getattr(nn, cls)(3, 4, bidirectional=True, **kw).double()
+    x = tf.tensor(random_array(rng, (5, 2, 3)), requires_grad=True)
+    out = model(x)[0]
+    seed = tf.tensor(random_array(rng, tuple(out.shape)))
+    (out * seed).sum().backward(retain_graph=True)
+    first = x.grad.numpy().copy()
+    (out * seed).sum().backward()
+    assert_close(x.grad.numpy(), 2 * first, 1e-14)

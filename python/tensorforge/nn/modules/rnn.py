@@ -44,11 +44,12 @@ class RNNBase(Module):
             raise ValueError("num_layers must be greater than zero")
         if not isinstance(input_size, int) or input_size <= 0:
             raise ValueError(f"input_size must be a positive integer, got {input_size}")
-        if proj_size < 0:
+        if not isinstance(proj_size, int) or proj_size < 0:
             raise ValueError("proj_size should be a positive integer or zero to disable projections")
-        if proj_size:
-            raise NotImplementedError(f"{mode}: proj_size > 0 (LSTM with projections) is not implemented in "
-                                      "tensorforge; use proj_size=0")
+        if proj_size >= hidden_size:
+            raise ValueError("proj_size has to be smaller than hidden_size")
+        if proj_size and mode != "LSTM":
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
         if dropout > 0 and num_layers == 1:
             warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
                           f"expects num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}")
@@ -63,15 +64,18 @@ class RNNBase(Module):
         self.proj_size = proj_size
         directions = 2 if bidirectional else 1
         gate_size = _GATES[mode] * hidden_size
+        real_hidden = proj_size or hidden_size
         self._flat_weights_names = []
         self._all_weights = []
         for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else hidden_size * directions
+            layer_input = input_size if layer == 0 else real_hidden * directions
             for direction in range(directions):
                 suffix = "_reverse" if direction == 1 else ""
-                shapes = [("weight_ih", (gate_size, layer_input)), ("weight_hh", (gate_size, hidden_size))]
+                shapes = [("weight_ih", (gate_size, layer_input)), ("weight_hh", (gate_size, real_hidden))]
                 if bias:
                     shapes += [("bias_ih", (gate_size,)), ("bias_hh", (gate_size,))]
+                if proj_size:
+                    shapes += [("weight_hr", (proj_size, hidden_size))]
                 names = []
                 for kind, shape in shapes:
                     name = f"{kind}_l{layer}{suffix}"
@@ -97,9 +101,10 @@ class RNNBase(Module):
     def _layer_params(self, layer, direction):
         suffix = "_reverse" if direction == 1 else ""
         get = lambda kind: getattr(self, f"{kind}_l{layer}{suffix}")  # noqa: E731
+        w_hr = get("weight_hr") if self.proj_size else None
         if self.bias:
-            return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
-        return get("weight_ih"), get("weight_hh"), None, None
+            return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), w_hr
+        return get("weight_ih"), get("weight_hh"), None, None, w_hr
 
     # ---- checks ---------------------------------------------------------------------------
     def _name(self):
@@ -150,8 +155,9 @@ class RNNBase(Module):
                                f"{_shape(x)}")
         return x, states, batched
 
-    def _expected_hidden(self, batch):
-        return ((2 if self.bidirectional else 1) * self.num_layers, batch, self.hidden_size)
+    def _expected_hidden(self, batch, cell=False):
+        size = self.hidden_size if cell else (self.proj_size or self.hidden_size)
+        return ((2 if self.bidirectional else 1) * self.num_layers, batch, size)
 
     def _run(self, x, h0, c0):
         """Runs every layer and direction; x is (L, N, in). Returns output, h_n, c_n (or None)."""
@@ -164,22 +170,21 @@ class RNNBase(Module):
             outs = []
             for direction in range(directions):
                 k = layer * directions + direction
-                w_ih, w_hh, b_ih, b_hh = self._layer_params(layer, direction)
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_params(layer, direction)
                 h_init = None if h0 is None else h0[k]
                 reverse = direction == 1
                 last = 0 if reverse else length - 1
                 if lstm:
                     c_init = None if c0 is None else c0[k]
-                    packed = _ops.lstm_sequence(layer_in, h_init, c_init, w_ih, w_hh, b_ih, b_hh, reverse)
-                    seq = packed[:length]
-                    cs.append(packed[length])
+                    seq, c_n = _ops.lstm_sequence(layer_in, h_init, c_init, w_ih, w_hh, b_ih, b_hh, reverse, w_hr)
+                    cs.append(c_n)
                 elif self.mode == "GRU":
                     seq = _ops.gru_sequence(layer_in, h_init, w_ih, w_hh, b_ih, b_hh, reverse)
                 else:
                     seq = _ops.rnn_sequence(layer_in, h_init, w_ih, w_hh, b_ih, b_hh, reverse,
                                             "relu" if self.mode == "RNN_RELU" else "tanh")
                 outs.append(seq)
-                hs.append(packed[last] if lstm else seq[last])
+                hs.append(seq[last])
             layer_out = outs[0] if directions == 1 else cat(outs, 2)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 layer_out = F.dropout(layer_out, self.dropout, True)
@@ -212,6 +217,8 @@ class RNNBase(Module):
             s += f", dropout={self.dropout}"
         if self.bidirectional is not False:
             s += f", bidirectional={self.bidirectional}"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         return s
 
 
@@ -233,7 +240,7 @@ class RNN(RNNBase):
 
 class LSTM(RNNBase):
     """Long short-term memory with PyTorch's gate order i, f, g, o:
-    c_t = f * c_{t-1} + i * g,  h_t = o * tanh(c_t).  forward(input, (h_0, c_0)) returns
+    c_t = f * c_{t-1} + i * g,  h_t = o * tanh(c_t)  (with proj_size > 0: h_t = W_hr (o * tanh(c_t))).  forward(input, (h_0, c_0)) returns
     (output, (h_n, c_n))."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
@@ -250,9 +257,8 @@ class LSTM(RNNBase):
             states = [None, None]
         x, (h0, c0), batched = self._prepare(input, states)
         if h0 is not None:
-            expected = self._expected_hidden(x.shape[1])
-            self._check_hidden(h0, expected, "Expected hidden[0] size {}, got {}")
-            self._check_hidden(c0, expected, "Expected hidden[1] size {}, got {}")
+            self._check_hidden(h0, self._expected_hidden(x.shape[1]), "Expected hidden[0] size {}, got {}")
+            self._check_hidden(c0, self._expected_hidden(x.shape[1], cell=True), "Expected hidden[1] size {}, got {}")
         output, h_n, c_n = self._run(x, h0, c0)
         if not batched:
             h_n, c_n = h_n.squeeze(1), c_n.squeeze(1)
@@ -371,8 +377,8 @@ class LSTMCell(RNNCellBase):
         else:
             states = [None, None]
         x, (h, c), batched = self._prepare(input, states)
-        packed = _ops.lstm_sequence(x, h, c, *self._params())
-        return _squeeze_step(packed[0], batched), _squeeze_step(packed[1], batched)
+        seq, c_next = _ops.lstm_sequence(x, h, c, *self._params())
+        return _squeeze_step(seq[0], batched), _squeeze_step(c_next, batched)
 
 
 class GRUCell(RNNCellBase):
