@@ -12,6 +12,9 @@ else
   mkdir -p build
   bash scripts/build_wheel.sh | tee build/build_wheel.log
   wheel=$repo/$(tail -n1 build/build_wheel.log)
+  # tests/test_cuda_api.py then checks that the wheel is the variant that was asked for
+  case "$wheel" in */dist/cuda/*) want=1 ;; *) want=0 ;; esac
+  export TENSORFORGE_EXPECT_CUDA=${TENSORFORGE_EXPECT_CUDA:-$want}
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -22,6 +25,7 @@ python3 -m venv "$work/venv"
 echo "   installed in $((SECONDS - t0)) s"
 mkdir "$work/run" && cd "$work/run"
 "$work/venv/bin/python" -m tensorforge
+bash "$repo/scripts/check_cpu_dispatch.sh" "$work/venv/bin/python"
 # test_packaging.py checks that tensorforge was imported from the venv, not from the sources.
 TENSORFORGE_EXPECT_INSTALLED_WHEEL=1 \
   "$work/venv/bin/python" -m pytest -q -p no:cacheprovider "$repo/tests" "$@"
