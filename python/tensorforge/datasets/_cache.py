@@ -1,6 +1,7 @@
 """Where data sets live: the cache directory, verified atomic installs of fetched files, and the errors."""
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 from ..serialization import atomic_write
@@ -56,6 +57,7 @@ def cached(name, files, fetch, download, how_to):
         if not download:
             raise DatasetNotFoundError(f"{name}: {', '.join(missing)} not found in {folder} (download=False).\n"
                                        f"{how_to}")
+        print(f"tensorforge.datasets: fetching {name} into {folder} (once; it is cached)", file=sys.stderr)
         try:
             blobs = fetch(missing)
         except FetchError as e:
