@@ -386,3 +386,17 @@ def test_real_bible():
     assert len(text) == 4404475 and text.count("\n") == 31103
     assert "Ge1:1 In the beginning God created the heaven and the earth." in text
     assert text.rstrip().endswith("The grace of our Lord Jesus Christ be with you all. Amen.")
+
+
+def test_fetch_command_reports_failures(monkeypatch, capsys):
+    from tensorforge.datasets.__main__ import main
+
+    def offline(*args, **kwargs):
+        raise _cache.FetchError("no network")
+
+    monkeypatch.setattr(_fetch, "_run", offline)
+    assert main(["fetch", "house_prices", "bible_kjv"]) == 1
+    out = capsys.readouterr().out
+    assert "house_prices: FAILED" in out and "text: FAILED" in out and "no network" in out
+    with pytest.raises(SystemExit):
+        main(["fetch", "cifar10"])
