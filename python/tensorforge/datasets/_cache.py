@@ -28,14 +28,6 @@ def sha256_bytes(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def install(data, dest, sha256, what):
     """Writes `data` to `dest` atomically after checking its sha256 (files only ever appear complete)."""
     got = sha256_bytes(data)
