@@ -7,7 +7,7 @@ import pytest
 
 import tensorforge as tf
 from tensorforge.data import (BatchSampler, ConcatDataset, DataLoader, Dataset, IterableDataset, RandomSampler,
-                              Subset, TensorDataset, default_collate, random_split)
+                              Subset, SubsetRandomSampler, TensorDataset, default_collate, random_split)
 
 
 class ListDataset(Dataset):
@@ -184,6 +184,10 @@ def test_sampler_and_batch_sampler_options():
         DataLoader(ds, batch_size=0)
     draws = list(RandomSampler(ds, replacement=True, num_samples=25, generator=np.random.default_rng(1)))
     assert len(draws) == 25 and all(0 <= i < 10 for i in draws)
+    longer = list(RandomSampler(ds, num_samples=25, generator=np.random.default_rng(1)))
+    assert len(longer) == 25 and sorted(longer[:10]) == list(range(10)) and sorted(longer[10:20]) == list(range(10))
+    subset = SubsetRandomSampler([2, 4, 6, 8], generator=np.random.default_rng(2))
+    assert sorted(subset) == [2, 4, 6, 8] and len(subset) == 4
 
 
 def test_random_split(rng):

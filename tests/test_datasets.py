@@ -3,7 +3,9 @@ the fetch paths with fake package clients, the missing-data errors, and the real
 import base64
 import gzip
 import io
+import shutil
 import struct
+import subprocess
 import tarfile
 import zipfile
 from pathlib import Path
@@ -282,6 +284,20 @@ def test_lzw_decoder_matches_compress():
     assert _lzw.decompress(LZW_FIXTURE) == LZW_TEXT
     with pytest.raises(ValueError, match="magic"):
         _lzw.decompress(b"\x1f\x8b\x08" + LZW_FIXTURE[3:])
+    with pytest.raises(ValueError, match="9-bit"):
+        _lzw.decompress(b"\x1f\x9d\x89" + LZW_FIXTURE[3:])
+    with pytest.raises(ValueError, match="block mode"):
+        _lzw.decompress(b"\x1f\x9d\x10" + LZW_FIXTURE[3:])
+
+
+@pytest.mark.parametrize("bits", [10, 12, 16])
+def test_lzw_decoder_with_table_resets(rng, bits):
+    """Text, then noise long enough that compress clears its code table, then text again."""
+    if shutil.which("compress") is None:
+        pytest.skip("ncompress's `compress` is not installed")
+    data = b"the quick brown fox " * 2000 + rng.integers(0, 256, 40000, dtype=np.uint8).tobytes() + b"jumps " * 5000
+    z = subprocess.run(["compress", "-c", "-b", str(bits)], input=data, capture_output=True, check=True).stdout
+    assert _lzw.decompress(z) == data
 
 
 def bible_data(windows, window_size):
@@ -370,3 +386,17 @@ def test_real_bible():
     assert len(text) == 4404475 and text.count("\n") == 31103
     assert "Ge1:1 In the beginning God created the heaven and the earth." in text
     assert text.rstrip().endswith("The grace of our Lord Jesus Christ be with you all. Amen.")
+
+
+def test_fetch_command_reports_failures(monkeypatch, capsys):
+    from tensorforge.datasets.__main__ import main
+
+    def offline(*args, **kwargs):
+        raise _cache.FetchError("no network")
+
+    monkeypatch.setattr(_fetch, "_run", offline)
+    assert main(["fetch", "house_prices", "bible_kjv"]) == 1
+    out = capsys.readouterr().out
+    assert "house_prices: FAILED" in out and "text: FAILED" in out and "no network" in out
+    with pytest.raises(SystemExit):
+        main(["fetch", "cifar10"])

@@ -212,3 +212,21 @@ def test_colliding_names_and_top_level_values(tmp_path, rng):
         tf.save({(1, 2): a}, tmp_path / "bad.st")
     with pytest.raises(TypeError, match="float16"):
         tf.save({"h": np.zeros(2, np.float16)}, tmp_path / "bad.st")
+
+
+def test_file_objects_and_torch_style_arguments(tmp_path, rng):
+    import io
+
+    obj = checkpoint(rng)
+    buf = io.BytesIO()
+    tf.save(obj, buf)
+    buf.seek(0)
+    assert_same(obj, tf.load(buf, map_location="cpu", weights_only=True))
+    with open(tmp_path / "f.st", "wb") as f:
+        tf.save(obj, f)
+    with open(tmp_path / "f.st", "rb") as f:
+        assert_same(obj, tf.load(f))
+    with pytest.raises(RuntimeError, match="only the CPU"):
+        tf.load(tmp_path / "f.st", map_location="cuda:0")
+    with pytest.raises(CheckpointError, match="truncated"):
+        tf.load(io.BytesIO(buf.getvalue()[:-3]))

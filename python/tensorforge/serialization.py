@@ -154,11 +154,16 @@ def _write(path, arrays, metadata, structure=None):
         metadata[STRUCTURE_KEY] = structure
     metadata[CHECKSUM_KEY] = _checksum(entries, structure, chunks)
     header = _encode_header(entries, metadata)
-    atomic_write(path, [struct.pack("<Q", len(header)), header, *chunks])
+    parts = [struct.pack("<Q", len(header)), header, *chunks]
+    if hasattr(path, "write"):  # a binary file object, e.g. io.BytesIO: written in place
+        for part in parts:
+            path.write(part)
+    else:
+        atomic_write(path, parts)
 
 
 def save(obj, f):
-    """Saves a (nested) state dict to the file path `f` in safetensors format, atomically.
+    """Saves a (nested) state dict to `f` in safetensors format: a path (written atomically) or a binary file.
 
     obj: tensors, numpy arrays, numbers, strings, None, and dicts (str or int keys) / lists / tuples of them,
     e.g. {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 3}."""
@@ -181,12 +186,20 @@ def save_file(tensors, filename, metadata=None):
 
 
 # ---- reading -----------------------------------------------------------------------------------------
-def _read(path):
-    """(entries, metadata, data buffer) of a safetensors file, after checking sizes and offsets."""
-    path = os.fspath(path)
+def _contents(f):
+    """(name for messages, bytearray of the contents) of a path or a binary file object."""
+    if hasattr(f, "read"):
+        return str(getattr(f, "name", "<file object>")), bytearray(f.read())
+    path = os.fspath(f)
     with open(path, "rb") as fh:
         blob = bytearray(os.fstat(fh.fileno()).st_size)
         fh.readinto(blob)
+    return path, blob
+
+
+def _read(f):
+    """(name, entries, metadata, data buffer) of a safetensors file, after checking sizes and offsets."""
+    path, blob = _contents(f)
     if len(blob) < 8:
         raise CheckpointError(f"{path}: truncated or not a safetensors file ({len(blob)} bytes)")
     (n,) = struct.unpack("<Q", blob[:8])
@@ -202,20 +215,18 @@ def _read(path):
     metadata = header.pop("__metadata__", None) or {}
     data = memoryview(blob)[8 + n:]
     end = 0
-    for name, e in sorted(header.items(), key=lambda kv: _offsets(path, kv)[0]):
-        begin, stop = _offsets(path, (name, e))
+    for (begin, stop), name in sorted((_offsets(path, name, e), name) for name, e in header.items()):
         if begin != end:
             raise CheckpointError(f"{path}: tensor '{name}' starts at byte {begin}, expected {end} (corrupt header)")
         end = stop
     if end != len(data):
         raise CheckpointError(f"{path}: the header describes {end} bytes of tensor data but the file holds "
                               f"{len(data)} (truncated or corrupt)")
-    return header, metadata, data
+    return path, header, metadata, data
 
 
-def _offsets(path, item):
+def _offsets(path, name, e):
     """(begin, end) of a header entry after checking its dtype and that its shape fills that byte range."""
-    name, e = item
     try:
         begin, stop = (int(v) for v in e["data_offsets"])
         st = e["dtype"]
@@ -255,28 +266,35 @@ def _verify(path, entries, metadata, data, required):
         raise CheckpointError(f"{path}: checksum mismatch; the file is corrupt")
 
 
-def load(f):
-    """Loads what save() wrote: the same nested structure, with Tensors (not requiring grad) in place."""
-    entries, metadata, data = _read(f)
-    _verify(os.fspath(f), entries, metadata, data, required=True)
+def _check_cpu(device, what):
+    if device is not None and str(device) != "cpu":
+        raise RuntimeError(f"{what}: only the CPU is supported for loading, got {device!r}")
+
+
+def load(f, map_location=None, weights_only=True):
+    """Loads what save() wrote (from a path or a binary file object): the same nested structure, with Tensors
+    (not requiring grad) in place. map_location: None or 'cpu'; weights_only is always true (nothing is
+    unpickled) and accepted for PyTorch's signature."""
+    _check_cpu(map_location, "load")
+    path, entries, metadata, data = _read(f)
+    _verify(path, entries, metadata, data, required=True)
     if STRUCTURE_KEY not in metadata:
-        raise CheckpointError(f"{os.fspath(f)}: no {STRUCTURE_KEY} in the metadata; use tensorforge.load_file")
+        raise CheckpointError(f"{path}: no {STRUCTURE_KEY} in the metadata; use tensorforge.load_file")
     arrays = {name: _array(e, data) for name, e in entries.items()}
     try:
         return _unflatten(json.loads(metadata[STRUCTURE_KEY]), arrays)
     except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise CheckpointError(f"{os.fspath(f)}: corrupt structure metadata ({e})") from None
+        raise CheckpointError(f"{path}: corrupt structure metadata ({e})") from None
 
 
 def load_file(filename, device="cpu"):
     """Loads a flat safetensors file (ours or any other writer's) as {name: Tensor}."""
-    if str(device) != "cpu":
-        raise RuntimeError(f"load_file: only device='cpu' is supported, got {device!r}")
-    entries, metadata, data = _read(filename)
-    _verify(os.fspath(filename), entries, metadata, data, required=False)
+    _check_cpu(device, "load_file")
+    path, entries, metadata, data = _read(filename)
+    _verify(path, entries, metadata, data, required=False)
     return {name: make(_array(e, data)) for name, e in entries.items()}
 
 
 def load_metadata(filename):
     """The __metadata__ dict (str -> str) of a safetensors file, without loading its tensors."""
-    return _read(filename)[1]
+    return _read(filename)[2]

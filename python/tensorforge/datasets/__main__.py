@@ -42,17 +42,17 @@ def main(argv=None):
     unknown = [n for n in names if n not in CHECKS]
     if unknown:
         parser.error(f"unknown data set(s) {unknown}; choose from {list(CHECKS)}")
-    print(f"cache: {data_home()}")
+    print(f"cache: {data_home()}", flush=True)
     failed = 0
     for name in names:
         start = time.perf_counter()
         try:
             summary = CHECKS[name]()
         except (DatasetNotFoundError, DatasetCorruptError) as e:
-            print(f"{name}: FAILED: {e}")
+            print(f"{name}: FAILED: {e}", flush=True)
             failed += 1
             continue
-        print(f"{name}: ok in {time.perf_counter() - start:.1f} s: {summary}")
+        print(f"{name}: ok in {time.perf_counter() - start:.1f} s: {summary}", flush=True)
     return 1 if failed else 0
 
 

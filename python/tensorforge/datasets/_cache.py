@@ -1,6 +1,7 @@
 """Where data sets live: the cache directory, verified atomic installs of fetched files, and the errors."""
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 from ..serialization import atomic_write
@@ -27,14 +28,6 @@ def sha256_bytes(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def install(data, dest, sha256, what):
     """Writes `data` to `dest` atomically after checking its sha256 (files only ever appear complete)."""
     got = sha256_bytes(data)
@@ -56,6 +49,7 @@ def cached(name, files, fetch, download, how_to):
         if not download:
             raise DatasetNotFoundError(f"{name}: {', '.join(missing)} not found in {folder} (download=False).\n"
                                        f"{how_to}")
+        print(f"tensorforge.datasets: fetching {name} into {folder} (once; it is cached)", file=sys.stderr)
         try:
             blobs = fetch(missing)
         except FetchError as e:

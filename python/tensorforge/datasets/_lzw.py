@@ -15,18 +15,17 @@ def decompress(data):
     if len(data) < 3 or data[0] != 0x1F or data[1] != 0x9D:
         raise ValueError("not a .Z (LZW compress) stream: bad magic bytes")
     maxbits, block_mode = data[2] & 0x1F, bool(data[2] & 0x80)
-    if not 9 <= maxbits <= 16:
-        raise ValueError(f"unsupported .Z stream: {maxbits}-bit codes")
+    if not 10 <= maxbits <= 16 or not block_mode:  # ncompress itself cannot read back 9-bit or -C streams
+        raise ValueError(f"unsupported .Z stream: {maxbits}-bit codes{'' if block_mode else ' without block mode'}")
     maxmaxcode = 1 << maxbits
     buf = bytes(data) + b"\0\0\0"
-    table = [bytes([i]) for i in range(256)] + [b""]
+    table = [bytes([i]) for i in range(256)] + [b""]  # code 256 is CLEAR
     n_bits, maxcode = 9, (1 << 9) - 1
-    free_ent = 257 if block_mode else 256
     posbits = start = 24
     oldcode, finchar = -1, b""
     out = []
     while True:
-        if free_ent > maxcode and n_bits < maxbits:
+        if len(table) > maxcode and n_bits < maxbits:
             posbits = start = _round_up_to_group(posbits, start, n_bits)
             n_bits += 1
             maxcode = maxmaxcode if n_bits == maxbits else (1 << n_bits) - 1
@@ -42,26 +41,21 @@ def decompress(data):
             out.append(finchar)
             oldcode = code
             continue
-        if code == CLEAR and block_mode:
+        if code == CLEAR:  # start over: the next code is a literal again
             del table[257:]
-            free_ent = 256
+            oldcode = -1
             posbits = start = _round_up_to_group(posbits, start, n_bits)
             n_bits, maxcode = 9, (1 << 9) - 1
             continue
-        if code < len(table) and code != CLEAR:
+        if code < len(table):
             entry = table[code]
-        elif code == free_ent:  # the string being defined right now (the KwKwK case)
+        elif code == len(table):  # the string being defined right now (the KwKwK case)
             entry = table[oldcode] + finchar
         else:
             raise ValueError(f"corrupt .Z stream: code {code} is not yet defined")
         out.append(entry)
         finchar = entry[:1]
-        if free_ent < maxmaxcode:
-            new = table[oldcode] + finchar
-            if free_ent == len(table):
-                table.append(new)
-            else:
-                table[free_ent] = new
-            free_ent += 1
+        if len(table) < maxmaxcode:
+            table.append(table[oldcode] + finchar)
         oldcode = code
     return b"".join(out)
