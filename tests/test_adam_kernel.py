@@ -7,7 +7,6 @@ the guards around it must stay NaN (no write past a ragged tail) and no NaN may 
 import numpy as np
 import pytest
 
-import tensorforge
 from tensorforge import _C
 
 from isa_threads import ISAS, isa, threads  # noqa: F401 - fixtures

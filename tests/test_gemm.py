@@ -8,7 +8,6 @@ import itertools
 import numpy as np
 import pytest
 
-import tensorforge
 from tensorforge import _C
 
 from isa_threads import ISAS, isa, threads  # noqa: F401 - fixtures
