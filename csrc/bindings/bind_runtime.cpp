@@ -28,6 +28,26 @@ std::string compiler() {
 #endif
 }
 
+#ifndef TENSORFORGE_VERSION
+#define TENSORFORGE_VERSION "unknown"
+#endif
+#ifndef TENSORFORGE_CUDA_TOOLKIT_VERSION
+#define TENSORFORGE_CUDA_TOOLKIT_VERSION ""
+#endif
+#ifndef TENSORFORGE_CUDA_ARCHS
+#define TENSORFORGE_CUDA_ARCHS ""
+#endif
+
+// Facts fixed when this module was compiled (CMake passes them in); empty strings where not built.
+py::dict build_info() {
+    py::dict d;
+    d["version"] = TENSORFORGE_VERSION;
+    d["compiler"] = compiler();
+    d["cuda_toolkit"] = TENSORFORGE_CUDA_TOOLKIT_VERSION;
+    d["cuda_architectures"] = TENSORFORGE_CUDA_ARCHS;
+    return d;
+}
+
 }  // namespace
 
 void register_runtime(py::module_& m) {
@@ -53,6 +73,8 @@ void register_runtime(py::module_& m) {
         },
         py::arg("name"), "Selects a SIMD path (clamped to what the CPU supports); returns the one in use.");
     m.def("compiler", &compiler);
+    m.def("build_info", &build_info,
+          "Version, compiler, CUDA toolkit version and CUDA architectures this module was built with.");
     m.def(
         "measure_fma_peak_gflops",
         [](int threads, double seconds) {

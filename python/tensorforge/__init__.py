@@ -9,7 +9,9 @@ from . import _tensor_methods
 
 _tensor_methods.install()
 
-from . import autograd, nn  # noqa: E402
+from . import autograd, nn, optim  # noqa: E402
+from . import data, datasets, utils  # noqa: E402
+from .serialization import load, load_file, save, save_file  # noqa: E402
 from ._creation import (  # noqa: E402
     arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, manual_seed, ones, ones_like,
     rand, rand_like, randint, randint_like, randn, randn_like, tensor, zeros, zeros_like)
@@ -22,6 +24,7 @@ from .ops.reduction import amax, amin, argmax, argmin, gather, max, mean, min, p
 from .ops.shape import (  # noqa: E402
     cat, chunk, clone, expand, flatten, permute, reshape, split, squeeze, stack, transpose, unsqueeze)
 from .ops.softmax import log_softmax, logsumexp, softmax  # noqa: E402
+from .training import Model  # noqa: E402 - the Keras-style loop (tensorforge.training)
 
 clip = clamp
 concat = concatenate = cat
@@ -44,7 +47,7 @@ def get_default_dtype():
 __all__ = [
     "__version__", "config", "show_config", "get_num_threads", "set_num_threads",
     "Tensor", "dtype", "device", "float32", "float64", "int64", "int32", "uint8", "bool", "float", "double",
-    "long", "int", "autograd", "nn", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+    "long", "int", "autograd", "nn", "optim", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "rand", "randn", "randint", "arange",
     "linspace", "eye", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like", "randn_like",
     "randint_like", "manual_seed", "is_tensor", "numel", "get_default_dtype",
@@ -55,3 +58,4 @@ __all__ = [
     "sum", "var", "cat", "concat", "concatenate", "chunk", "clone", "expand", "flatten", "permute", "reshape",
     "split", "squeeze", "stack", "transpose", "unsqueeze", "log_softmax", "logsumexp", "softmax",
 ]
+__all__ += ["Model", "training"]

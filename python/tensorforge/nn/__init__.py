@@ -1,7 +1,7 @@
-"""tensorforge.nn: Module and the layers, functional, init, and Parameter (PyTorch's names)."""
-from . import functional, init
+"""tensorforge.nn: Module and the layers, functional, init, utils, and Parameter (PyTorch's names)."""
+from . import functional, init, utils
 from .modules import *  # noqa: F401,F403 - the layer classes
 from .modules import __all__ as _modules_all
 from .parameter import Parameter
 
-__all__ = ["functional", "init", "Parameter"] + _modules_all
+__all__ = ["functional", "init", "utils", "Parameter"] + _modules_all

@@ -1,0 +1,264 @@
+// Fused scaled-dot-product attention on the CPU, flash style (see tensorforge/attention.h).
+//
+// Forward, one work item per (problem n, tile of BQ query rows):
+//   for each block of BK keys (blocks wholly above the diagonal skipped when causal):
+//     s = scale * Q_tile K_blk^T (our GEMM, BQ x BK in a per-thread buffer), mask applied
+//     online softmax per row: m' = max(m, max_j s), acc *= exp(m - m'), l = l exp(m - m') + sum p,
+//     p = exp(s - m') (dropout applied to p here, not to l)
+//     acc += p V_blk (our GEMM, beta = 1)
+//   out = acc / l, lse = m + log l.
+// Backward (FlashAttention-2 order), one work item per (n, chunk of key blocks): with
+// D_i = dout_i . out_i precomputed, for each key block and each query tile that can see it
+//   p = exp(s - lse_i) recomputed, dp = dout V_blk^T, z = dropout keep / (1 - p_drop),
+//   dV_blk += (p z)^T dout, ds = p (dp z - D), dK_blk += scale ds^T Q, dQ_tile += scale ds K_blk.
+// dK/dV rows belong to one work item. dQ is written in place when a problem is one work item;
+// when there are fewer problems than threads, a problem's key blocks are split into chunks with a
+// private dQ each (L x E, linear in L), summed at the end. Work items are handed out dynamically
+// (causal tiles differ in cost). Buffers per thread: BQ x BK scores and dp, BQ x Ev accumulator.
+// The per-row max and exp run on the SIMD path chosen at run time (row_ops.h).
+#include <tensorforge/attention.h>
+#include <tensorforge/gemm.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "../cpu_features.h"
+#include "../thread_pool.h"
+#include "row_ops.h"
+
+namespace tf::cpu {
+namespace {
+
+constexpr int64_t BQ = 64;   // query rows per tile
+constexpr int64_t BK = 128;  // keys per block
+
+template <typename T>
+AttentionRowOps<T> row_ops();
+
+template <>
+AttentionRowOps<float> row_ops<float>() {
+    switch (active_isa()) {
+#ifdef TENSORFORGE_HAVE_X86_KERNELS
+        case Isa::avx512: return attention_row_ops_f32_avx512();
+        case Isa::avx2: return attention_row_ops_f32_avx2();
+#endif
+        default: return attention_row_ops_f32_baseline();
+    }
+}
+
+template <>
+AttentionRowOps<double> row_ops<double>() {
+    return attention_row_ops_f64_baseline();
+}
+
+// Hands out work items 0..count-1 to the pool's threads one at a time.
+void run_dynamic(int64_t count, const std::function<void(int64_t item, int tid)>& fn) {
+    std::atomic<int64_t> next{0};
+    parallel_run(static_cast<int>(std::min<int64_t>(count, get_num_threads())), [&](int tid, int) {
+        for (int64_t item = next++; item < count; item = next++) fn(item, tid);
+    });
+}
+
+// One row block of scores: (m x n) = alpha * a (m x kk, row stride lda) * b^T (n x kk, row stride ldb).
+template <typename T>
+void gemm_nt(int64_t m, int64_t n, int64_t kk, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb, T beta,
+             T* c, int64_t ldc) {
+    GemmShape g;
+    g.trans_b = true;
+    g.m = m, g.n = n, g.k = kk, g.lda = lda, g.ldb = ldb, g.ldc = ldc;
+    gemm(g, alpha, a, b, beta, c);
+}
+template <typename T>
+void gemm_nn(int64_t m, int64_t n, int64_t kk, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb, T beta,
+             T* c, int64_t ldc) {
+    GemmShape g;
+    g.m = m, g.n = n, g.k = kk, g.lda = lda, g.ldb = ldb, g.ldc = ldc;
+    gemm(g, alpha, a, b, beta, c);
+}
+template <typename T>
+void gemm_tn(int64_t m, int64_t n, int64_t kk, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb, T beta,
+             T* c, int64_t ldc) {
+    GemmShape g;
+    g.trans_a = true;
+    g.m = m, g.n = n, g.k = kk, g.lda = lda, g.ldb = ldb, g.ldc = ldc;
+    gemm(g, alpha, a, b, beta, c);
+}
+
+// Applies mask and causality to row i, keys [j0, j0 + n) of problem b: masked scores become -inf.
+template <typename T>
+void mask_row(const AttentionMask<T>& mask, int64_t b, int64_t i, int64_t j0, int64_t n, T* row) {
+    const T ninf = -std::numeric_limits<T>::infinity();
+    if (mask.additive) {
+        const T* add = mask.additive + mask.batch_offset[b] + i * mask.row_stride + j0;
+        for (int64_t j = 0; j < n; ++j) row[j] += add[j];
+    } else if (mask.boolean) {
+        const uint8_t* keep = mask.boolean + mask.batch_offset[b] + i * mask.row_stride + j0;
+        for (int64_t j = 0; j < n; ++j)
+            if (!keep[j]) row[j] = ninf;
+    }
+    if (mask.causal)
+        for (int64_t j = std::max<int64_t>(i + 1 - j0, 0); j < n; ++j) row[j] = ninf;
+}
+
+// Keys [0, end) that any row of the query tile [i0, i0 + bq) may see.
+int64_t key_end(const AttentionShape& s, bool causal, int64_t i0, int64_t bq) {
+    return causal ? std::min(s.S, i0 + bq) : s.S;
+}
+
+template <typename T>
+void forward(const AttentionShape& s, T scale, const T* q, const T* k, const T* v, const AttentionMask<T>& mask,
+             const AttentionDropout& drop, T* out, T* lse) {
+    const AttentionRowOps<T> ops = row_ops<T>();
+    const int64_t tiles = (s.L + BQ - 1) / BQ;
+    const T ninf = -std::numeric_limits<T>::infinity();
+    const T keep_scale = drop.p > 0 ? T(1 / (1 - drop.p)) : T(1);
+    const int nthreads = get_num_threads();
+    std::vector<std::vector<T>> scratch(nthreads);
+    run_dynamic(s.batch * tiles, [&](int64_t item, int tid) {
+        std::vector<T>& buf = scratch[tid];
+        buf.resize(BQ * BK + BQ * s.Ev + 2 * BQ);
+        T* sc = buf.data();
+        T* acc = sc + BQ * BK;
+        T* mx = acc + BQ * s.Ev;
+        T* l = mx + BQ;
+        const int64_t b = item / tiles, i0 = (item % tiles) * BQ, bq = std::min(BQ, s.L - i0);
+        const T* qt = q + (b * s.L + i0) * s.E;
+        std::fill(acc, acc + bq * s.Ev, T(0));
+        std::fill(mx, mx + bq, ninf);
+        std::fill(l, l + bq, T(0));
+        const int64_t kend = key_end(s, mask.causal, i0, bq);
+        for (int64_t j0 = 0; j0 < kend; j0 += BK) {
+            const int64_t bk = std::min(BK, kend - j0);
+            gemm_nt<T>(bq, bk, s.E, scale, qt, s.E, k + (b * s.S + j0) * s.E, s.E, T(0), sc, bk);
+            for (int64_t r = 0; r < bq; ++r) {
+                T* row = sc + r * bk;
+                mask_row(mask, b, i0 + r, j0, bk, row);
+                const T m_new = std::max(mx[r], ops.row_max(row, bk));
+                if (m_new == ninf) {  // nothing to attend to in this row so far
+                    std::fill(row, row + bk, T(0));
+                    continue;
+                }
+                const T alpha = std::exp(mx[r] - m_new);
+                l[r] = l[r] * alpha + ops.exp_shifted_sum(row, m_new, row, bk);
+                mx[r] = m_new;
+                if (alpha != T(1))
+                    for (T *a = acc + r * s.Ev, *e = a + s.Ev; a < e; ++a) *a *= alpha;
+                if (drop.p > 0)
+                    for (int64_t j = 0; j < bk; ++j)
+                        row[j] *= attention_dropout_keep(drop, s, b, i0 + r, j0 + j) ? keep_scale : T(0);
+            }
+            gemm_nn<T>(bq, s.Ev, bk, T(1), sc, bk, v + (b * s.S + j0) * s.Ev, s.Ev, T(1), acc, s.Ev);
+        }
+        for (int64_t r = 0; r < bq; ++r) {
+            T* o = out + (b * s.L + i0 + r) * s.Ev;
+            const T inv = l[r] > 0 ? T(1) / l[r] : T(0);
+            for (int64_t e = 0; e < s.Ev; ++e) o[e] = acc[r * s.Ev + e] * inv;
+            lse[b * s.L + i0 + r] = l[r] > 0 ? mx[r] + std::log(l[r]) : std::numeric_limits<T>::infinity();
+        }
+    });
+}
+
+template <typename T>
+void backward(const AttentionShape& s, T scale, const T* q, const T* k, const T* v, const AttentionMask<T>& mask,
+              const AttentionDropout& drop, const T* out, const T* lse, const T* dout, T* dq, T* dk, T* dv,
+              T* dmask) {
+    const AttentionRowOps<T> ops = row_ops<T>();
+    const int nthreads = get_num_threads();
+    const T keep_scale = drop.p > 0 ? T(1 / (1 - drop.p)) : T(1);
+    const int64_t blocks = (s.S + BK - 1) / BK;
+    const int64_t chunks = s.batch >= nthreads ? 1 : std::min<int64_t>(blocks, (nthreads + s.batch - 1) / s.batch);
+    const int64_t per_chunk = (blocks + chunks - 1) / chunks;
+
+    std::vector<T> delta(s.batch * s.L);  // D_i = dout_i . out_i
+    parallel_for(s.batch * s.L, 256, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+            T d = 0;
+            for (int64_t e = 0; e < s.Ev; ++e) d += dout[r * s.Ev + e] * out[r * s.Ev + e];
+            delta[r] = d;
+        }
+    });
+    // Private dQ per (problem, chunk) only when problems are split into chunks.
+    std::vector<T> dq_parts(chunks > 1 ? s.batch * chunks * s.L * s.E : 0, T(0));
+    if (chunks == 1) std::fill(dq, dq + s.batch * s.L * s.E, T(0));
+    std::fill(dk, dk + s.batch * s.S * s.E, T(0));
+    std::fill(dv, dv + s.batch * s.S * s.Ev, T(0));
+
+    std::vector<std::vector<T>> scratch(nthreads);
+    run_dynamic(s.batch * chunks, [&](int64_t item, int tid) {
+        std::vector<T>& buf = scratch[tid];
+        buf.resize(2 * BQ * BK);
+        T* p = buf.data();
+        T* dp = p + BQ * BK;
+        const int64_t b = item / chunks, chunk = item % chunks;
+        T* dqb = chunks > 1 ? dq_parts.data() + item * s.L * s.E : dq + b * s.L * s.E;
+        const T* qb = q + b * s.L * s.E;
+        const T* dob = dout + b * s.L * s.Ev;
+        for (int64_t blk = chunk * per_chunk; blk < std::min(blocks, (chunk + 1) * per_chunk); ++blk) {
+            const int64_t j0 = blk * BK, bk = std::min(BK, s.S - j0);
+            const T* kb = k + (b * s.S + j0) * s.E;
+            const T* vb = v + (b * s.S + j0) * s.Ev;
+            T* dkb = dk + (b * s.S + j0) * s.E;
+            T* dvb = dv + (b * s.S + j0) * s.Ev;
+            for (int64_t i0 = mask.causal ? j0 / BQ * BQ : 0; i0 < s.L; i0 += BQ) {
+                const int64_t bq = std::min(BQ, s.L - i0);
+                gemm_nt<T>(bq, bk, s.E, scale, qb + i0 * s.E, s.E, kb, s.E, T(0), p, bk);
+                gemm_nt<T>(bq, bk, s.Ev, T(1), dob + i0 * s.Ev, s.Ev, vb, s.Ev, T(0), dp, bk);
+                for (int64_t r = 0; r < bq; ++r) {
+                    const int64_t i = i0 + r;
+                    T* prow = p + r * bk;
+                    T* dprow = dp + r * bk;
+                    mask_row(mask, b, i, j0, bk, prow);
+                    ops.exp_shifted_sum(prow, lse[b * s.L + i], prow, bk);
+                    const T d = delta[b * s.L + i];
+                    for (int64_t j = 0; j < bk; ++j) {
+                        const T z = drop.p > 0 && !attention_dropout_keep(drop, s, b, i, j0 + j) ? T(0) : keep_scale;
+                        const T pj = prow[j];
+                        prow[j] = pj * z;
+                        dprow[j] = pj * (dprow[j] * z - d);
+                    }
+                    if (dmask) std::copy(dprow, dprow + bk, dmask + (b * s.L + i) * s.S + j0);
+                }
+                gemm_tn<T>(bk, s.Ev, bq, T(1), p, bk, dob + i0 * s.Ev, s.Ev, T(1), dvb, s.Ev);
+                gemm_tn<T>(bk, s.E, bq, scale, dp, bk, qb + i0 * s.E, s.E, T(1), dkb, s.E);
+                gemm_nn<T>(bq, s.E, bk, scale, dp, bk, kb, s.E, T(1), dqb + i0 * s.E, s.E);
+            }
+        }
+    });
+    if (chunks > 1)
+        parallel_for(s.batch * s.L * s.E, 4096, [&](int64_t e0, int64_t e1) {
+            const int64_t part = s.L * s.E;
+            for (int64_t e = e0; e < e1; ++e) {
+                const int64_t b = e / part, off = e % part;
+                T sum = 0;
+                for (int64_t c = 0; c < chunks; ++c) sum += dq_parts[(b * chunks + c) * part + off];
+                dq[e] = sum;
+            }
+        });
+}
+
+}  // namespace
+
+void attention_forward(const AttentionShape& s, float scale, const float* q, const float* k, const float* v,
+                       const AttentionMask<float>& mask, const AttentionDropout& drop, float* out, float* lse) {
+    forward(s, scale, q, k, v, mask, drop, out, lse);
+}
+void attention_forward(const AttentionShape& s, double scale, const double* q, const double* k, const double* v,
+                       const AttentionMask<double>& mask, const AttentionDropout& drop, double* out, double* lse) {
+    forward(s, scale, q, k, v, mask, drop, out, lse);
+}
+void attention_backward(const AttentionShape& s, float scale, const float* q, const float* k, const float* v,
+                        const AttentionMask<float>& mask, const AttentionDropout& drop, const float* out,
+                        const float* lse, const float* dout, float* dq, float* dk, float* dv, float* dmask) {
+    backward(s, scale, q, k, v, mask, drop, out, lse, dout, dq, dk, dv, dmask);
+}
+void attention_backward(const AttentionShape& s, double scale, const double* q, const double* k, const double* v,
+                        const AttentionMask<double>& mask, const AttentionDropout& drop, const double* out,
+                        const double* lse, const double* dout, double* dq, double* dk, double* dv,
+                        double* dmask) {
+    backward(s, scale, q, k, v, mask, drop, out, lse, dout, dq, dk, dv, dmask);
+}
+
+}  // namespace tf::cpu
