@@ -1,14 +1,17 @@
-// conv2d grad-weight: dw_g^T (K x O) = sum over images and pixels of col_g (K x P) @ dy_g^T (P x O),
-// K = c_in/groups * kh * kw, O = c_out/groups, P = oh * ow.
+// conv2d grad-weight: dw_g (O x K) = sum over images and pixels of dy_g (O x P) @ col_g^T (P x K),
+// K = c_in/groups * kh * kw, O = c_out/groups, P = oh * ow, on the rows microkernels
+// (rows_microkernel.h), which read their A operand in place as MR rows along the pixels.
 //
 // Work items are blocks of up to DB pixels of one image, split evenly across the thread pool;
-// each thread accumulates its own dw^T. Per item, dy's block is transposed once into NR-wide
-// packed slivers over the output channels (cost O * DB, reused by all K rows), then the im2col
-// rows of the block are produced KB rows at a time into an L2-resident buffer (runs copied from
-// input rows, zeros for padding taps) and read in place by the rows microkernel
-// (rows_microkernel.h: MR rows x NR output channels, depth = the block's pixels), so the large
-// operand is never packed. Full tiles go straight into the thread's dw^T; ragged edges through a
-// scratch tile. At the end the per-thread dw^T are summed and transposed into dw (OIHW).
+// each thread accumulates its own result. Per item and group, the im2col rows of the block are
+// produced into an L2-resident buffer (runs copied from input rows, zeros for padding taps), and
+// the operand with fewer rows is transposed into NR-wide packed slivers (its cost, rows * DB, is
+// shared by all rows of the other operand, which is read in place):
+//   acc_g^T (K x O) = col rows @ packed dy^T, KB col rows at a time   (3x3 and most layers)
+//   acc_g   (O x K) = dy rows  @ packed col^T                         (1x1 expansions)
+// whichever a cost model of padded tiles plus packing prefers.
+// Full tiles go straight into the thread's accumulator, ragged edges through a scratch tile. At
+// the end the per-thread accumulators are summed (and transposed where needed) into dw (OIHW).
 #include "grad_weight.h"
 
 #include <algorithm>
@@ -25,8 +28,12 @@ namespace {
 constexpr int64_t DB = 256;  // pixels per item (a packed dy^T sliver of DB x NR floats fits L1)
 
 struct Plan {
-    int64_t o, k, p, groups, nsl, kb, blocks_per_image, items;
+    int64_t o, k, p, groups, kb, blocks_per_image, items;
     int mr, nr;
+    bool dy_rows;  // dy rows are the in-place A operand and col is packed (else the reverse)
+    int64_t m() const { return dy_rows ? o : k; }  // rows of the per-group accumulator
+    int64_t n() const { return dy_rows ? k : o; }  // its columns (the packed operand's rows)
+    int64_t nsl() const { return (n() + nr - 1) / nr; }
 };
 
 // dst (rows x len, row stride len) = im2col rows [row0, row0 + rows) of image xb for output pixels [pix0, pix0 + len).
@@ -46,20 +53,57 @@ void im2col_block(const Conv2dShape& s, const T* xb, int64_t row0, int64_t rows,
     }
 }
 
-// dy block of image b, pixels [pix0, pix0 + len), as packed slivers: [g][sl][d][lane] = dy[b, g*O + sl*NR + lane, pix0 + d].
+// Cycles per pixel of acc (m x n) = A rows (m, in place) @ packed (n rows): microkernel tiles (MR*NR/16
+// vector FMAs per pixel each, padding included) plus about one cycle per packed value.
+double operand_cost(int64_t m, int64_t n, int mr, int nr) {
+    return double((m + mr - 1) / mr) * double((n + nr - 1) / nr) * mr * nr / 16.0 + double(n);
+}
+
+// rows (count x len, row r at src + r * ld) as NR-wide packed slivers [sl][d][lane] = row sl*NR + lane,
+// zero lanes past the last row.
 template <typename T>
-void pack_dy(const Conv2dShape& s, const Plan& pl, const T* dy, int64_t b, int64_t pix0, int64_t len, T* dst) {
-    for (int64_t g = 0; g < pl.groups; ++g)
-        for (int64_t sl = 0; sl < pl.nsl; ++sl, dst += len * pl.nr)
-            for (int64_t lane = 0; lane < pl.nr; ++lane) {
-                const int64_t o = sl * pl.nr + lane;
-                if (o >= pl.o) {
-                    for (int64_t d = 0; d < len; ++d) dst[d * pl.nr + lane] = T(0);
-                    continue;
-                }
-                const T* src = dy + (b * s.c_out + g * pl.o + o) * pl.p + pix0;
-                for (int64_t d = 0; d < len; ++d) dst[d * pl.nr + lane] = src[d];
+void pack_transposed(const T* src, int64_t ld, int64_t count, int64_t len, int nr, T* dst) {
+    for (int64_t sl = 0; sl * nr < count; ++sl, dst += len * nr)
+        for (int64_t lane = 0; lane < nr; ++lane) {
+            const int64_t r = sl * nr + lane;
+            if (r >= count) {
+                for (int64_t d = 0; d < len; ++d) dst[d * nr + lane] = T(0);
+                continue;
             }
+            for (int64_t d = 0; d < len; ++d) dst[d * nr + lane] = src[r * ld + d];
+        }
+}
+
+// acc (m x n, row stride n) += or = A (m x len: rows in place, stride lda) @ packed (len x n slivers).
+template <typename T>
+void multiply(const Plan& pl, const RowsMicrokernel<T>& uk, const T* a, int64_t lda, int64_t m, int64_t len,
+              const T* packed, bool first, T* acc) {
+    alignas(64) T tile[12 * 32];
+    T* padded = conv_scratch<23, T>(size_t(pl.mr * len));
+    const int64_t n = pl.n();
+    for (int64_t ir = 0; ir < m; ir += pl.mr) {
+        const int64_t live_rows = std::min<int64_t>(pl.mr, m - ir);
+        const T* arows = a + ir * lda;
+        int64_t ld = lda;
+        if (live_rows < pl.mr) {  // a ragged last group of rows: copy it next to zero rows
+            for (int64_t r = 0; r < pl.mr; ++r)
+                for (int64_t d = 0; d < len; ++d) padded[r * len + d] = r < live_rows ? arows[r * lda + d] : T(0);
+            arows = padded, ld = len;
+        }
+        for (int64_t sl = 0; sl < pl.nsl(); ++sl) {
+            const T* bsl = packed + sl * len * pl.nr;
+            T* c = acc + ir * n + sl * pl.nr;
+            const int64_t live_cols = std::min<int64_t>(pl.nr, n - sl * pl.nr);
+            if (live_rows == pl.mr && live_cols == pl.nr) {
+                uk.run(len, arows, ld, bsl, c, n, !first);
+                continue;
+            }
+            uk.run(len, arows, ld, bsl, tile, pl.nr, false);
+            for (int64_t r = 0; r < live_rows; ++r)
+                for (int64_t j = 0; j < live_cols; ++j)
+                    c[r * n + j] = first ? tile[r * pl.nr + j] : c[r * n + j] + tile[r * pl.nr + j];
+        }
+    }
 }
 
 template <typename T>
@@ -67,33 +111,27 @@ void run_item(const Conv2dShape& s, const Plan& pl, const RowsMicrokernel<T>& uk
               int64_t item, bool first, T* acc) {
     const int64_t b = item / pl.blocks_per_image, pix0 = (item % pl.blocks_per_image) * DB;
     const int64_t len = std::min(DB, pl.p - pix0);
-    T* packed = conv_scratch<20, T>(size_t(pl.groups * pl.nsl * DB * pl.nr));
-    T* col = conv_scratch<21, T>(size_t((pl.kb + pl.mr) * DB));
-    alignas(64) T tile[12 * 32];
-    pack_dy(s, pl, dy, b, pix0, len, packed);
     const T* xb = x + b * s.c_in * s.h * s.w;
-    for (int64_t g = 0; g < pl.groups; ++g)
-        for (int64_t k0 = 0; k0 < pl.k; k0 += pl.kb) {
-            const int64_t rows = std::min(pl.kb, pl.k - k0), padded = (rows + pl.mr - 1) / pl.mr * pl.mr;
-            im2col_block(s, xb, g * pl.k + k0, rows, pix0, len, col);
-            std::fill(col + rows * len, col + padded * len, T(0));
-            for (int64_t ir = 0; ir < padded; ir += pl.mr) {
-                const int64_t live_rows = std::min<int64_t>(pl.mr, rows - ir);
-                for (int64_t sl = 0; sl < pl.nsl; ++sl) {
-                    const T* bsl = packed + (g * pl.nsl + sl) * len * pl.nr;
-                    T* c = acc + (g * pl.k + k0 + ir) * pl.o + sl * pl.nr;
-                    const int64_t live_cols = std::min<int64_t>(pl.nr, pl.o - sl * pl.nr);
-                    if (live_rows == pl.mr && live_cols == pl.nr) {
-                        uk.run(len, col + ir * len, len, bsl, c, pl.o, !first);
-                        continue;
-                    }
-                    uk.run(len, col + ir * len, len, bsl, tile, pl.nr, false);
-                    for (int64_t r = 0; r < live_rows; ++r)
-                        for (int64_t j = 0; j < live_cols; ++j)
-                            c[r * pl.o + j] = first ? tile[r * pl.nr + j] : c[r * pl.o + j] + tile[r * pl.nr + j];
-                }
-            }
+    T* packed = conv_scratch<20, T>(size_t(pl.nsl() * pl.nr * DB));
+    for (int64_t g = 0; g < pl.groups; ++g) {
+        const T* dyg = dy + (b * s.c_out + g * pl.o) * pl.p + pix0;
+        T* accg = acc + g * pl.m() * pl.n();
+        if (pl.dy_rows) {  // acc_g (O x K) = dy rows @ col^T
+            T* col = conv_scratch<21, T>(size_t(pl.k * DB));
+            im2col_block(s, xb, g * pl.k, pl.k, pix0, len, col);
+            pack_transposed(col, len, pl.k, len, pl.nr, packed);
+            multiply(pl, uk, dyg, pl.p, pl.o, len, packed, first, accg);
+            continue;
         }
+        // acc_g (K x O) = col rows @ dy^T, KB rows of col at a time
+        pack_transposed(dyg, pl.p, pl.o, len, pl.nr, packed);
+        T* col = conv_scratch<21, T>(size_t(pl.kb * DB));
+        for (int64_t k0 = 0; k0 < pl.k; k0 += pl.kb) {
+            const int64_t rows = std::min(pl.kb, pl.k - k0);
+            im2col_block(s, xb, g * pl.k + k0, rows, pix0, len, col);
+            multiply(pl, uk, col, len, rows, len, packed, first, accg + k0 * pl.o);
+        }
+    }
 }
 
 }  // namespace
@@ -104,7 +142,7 @@ void conv2d_rows_grad_weight(const Conv2dShape& s, const T* x, const T* dy, T* d
     Plan pl;
     pl.mr = uk.mr, pl.nr = uk.nr, pl.groups = s.groups;
     pl.o = s.c_out / s.groups, pl.k = s.c_in / s.groups * s.kh * s.kw, pl.p = s.oh * s.ow;
-    pl.nsl = (pl.o + pl.nr - 1) / pl.nr;
+    pl.dy_rows = operand_cost(pl.o, pl.k, pl.mr, pl.nr) < operand_cost(pl.k, pl.o, pl.mr, pl.nr);
     pl.kb = std::min<int64_t>(8 * pl.mr, (pl.k + pl.mr - 1) / pl.mr * pl.mr);
     pl.blocks_per_image = (pl.p + DB - 1) / DB;
     pl.items = s.n * pl.blocks_per_image;
@@ -116,13 +154,14 @@ void conv2d_rows_grad_weight(const Conv2dShape& s, const T* x, const T* dy, T* d
         const int64_t i0 = pl.items * tid / nt, i1 = pl.items * (tid + 1) / nt;
         for (int64_t item = i0; item < i1; ++item) run_item(s, pl, uk, x, dy, item, item == i0, acc);
     });
-    // dw[g*O + o, kk] = sum over threads of acc[(g*K + kk) * O + o]
+    // dw[g*O + o, kk] = sum over threads of acc_g[o][kk] (dy rows) or acc_g[kk][o] (col rows)
     parallel_for(pl.groups * pl.o, 16, [&](int64_t r0, int64_t r1) {
         for (int64_t row = r0; row < r1; ++row) {
             const int64_t g = row / pl.o, o = row % pl.o;
             for (int64_t kk = 0; kk < pl.k; ++kk) {
+                const int64_t at = g * pl.k * pl.o + (pl.dy_rows ? o * pl.k + kk : kk * pl.o + o);
                 T sum = T(0);
-                for (int t = 0; t < used; ++t) sum += partial[t][(g * pl.k + kk) * pl.o + o];
+                for (int t = 0; t < used; ++t) sum += partial[t][at];
                 dw[row * pl.k + kk] = sum;
             }
         }
