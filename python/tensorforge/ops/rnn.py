@@ -261,7 +261,7 @@ class _GRUSequence(Function):
             bias = b_ih._data.copy()
             bias[:h2] += b_hh._data[:h2]
             b_hn = b_hh._data[h2:]
-        gates = _input_projection(xd, _transposed(wih), bias)  # r, z, n: input parts, then activations
+        gates = _input_projection(xd, wih.T, bias)  # r, z, n: input parts, then activations
         hn = np.empty((length, batch, hidden), dt)  # W_hn h + b_hn per step
         out_seq = np.empty((length, batch, hidden), dt)
         hh = np.empty((batch, 3 * hidden), dt)
@@ -369,7 +369,7 @@ class _RNNSequence(Function):
         wih, whh = np.ascontiguousarray(w_ih._data), np.ascontiguousarray(w_hh._data)
         whh_t = _transposed(whh)
         bias = None if b_ih is None else b_ih._data + b_hh._data
-        pre = _input_projection(xd, _transposed(wih), bias)
+        pre = _input_projection(xd, wih.T, bias)
         out_seq = np.empty((length, batch, hidden), xd.dtype)
         h_prev = h0d
         for t in _steps(length, reverse):
