@@ -355,46 +355,62 @@ void check_attention(const AttnCase& ac, std::mt19937& rng) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // "quick" (the TSan run, where every emulated CUDA thread is expensive): one small case per
+    // kernel and barrier pattern; otherwise everything.
     const bool quick = argc > 1 && std::string(argv[1]) == "quick";
     std::mt19937 rng(4321);
     const int SM1 = 1, SM_MANY = 1000;
-    std::vector<ConvCase> conv = {
-        // n, c_in, h, w, c_out, kh, kw, sh, sw, ph, pw, dh, dw, groups, bias, sms
-        {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, false, SM1},
-        {2, 3, 7, 9, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, SM1},
-        {3, 6, 9, 7, 4, 3, 2, 2, 1, 1, 0, 2, 1, 2, true, SM_MANY},   // stride, dilation, groups
-        {1, 4, 11, 10, 6, 5, 3, 3, 2, 2, 1, 1, 2, 2, false, SM1},
-        {2, 4, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 4, true, SM1},       // depthwise
-        {1, 70, 6, 5, 67, 1, 1, 1, 1, 0, 0, 1, 1, 1, true, SM1},     // 1x1, channels over one 64 tile
-        {3, 16, 12, 12, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, SM_MANY},  // split-k grad-weight (3 splits), 7 n tiles
-    };
-    if (!quick) {
-        conv.push_back({5, 9, 8, 8, 66, 3, 3, 2, 2, 1, 1, 1, 1, 3, true, SM_MANY});  // split-k grad-weight
-        conv.push_back({2, 2, 13, 17, 3, 4, 4, 3, 3, 2, 3, 1, 1, 1, false, SM1});    // k > image side taps
+    std::vector<ConvCase> conv;
+    // n, c_in, h, w, c_out, kh, kw, sh, sw, ph, pw, dh, dw, groups, bias, sms
+    const ConvCase strided_grouped = {3, 6, 9, 7, 4, 3, 2, 2, 1, 1, 0, 2, 1, 2, true, SM_MANY};
+    const ConvCase small_split_k = {4, 4, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, SM_MANY};  // 2 k-splits
+    if (quick) {
+        conv = {strided_grouped, small_split_k};
+    } else {
+        conv = {
+            {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, false, SM1},
+            {2, 3, 7, 9, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, SM1},
+            strided_grouped,                                              // stride, dilation, groups
+            {1, 4, 11, 10, 6, 5, 3, 3, 2, 2, 1, 1, 2, 2, false, SM1},
+            {2, 4, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 4, true, SM1},        // depthwise
+            {1, 70, 6, 5, 67, 1, 1, 1, 1, 0, 0, 1, 1, 1, true, SM1},      // 1x1, channels over one 64 tile
+            small_split_k,
+            {3, 16, 12, 12, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, SM_MANY},  // 3 k-splits, 7 n tiles
+            {5, 9, 8, 8, 66, 3, 3, 2, 2, 1, 1, 1, 1, 3, true, SM_MANY},   // 2 m tiles per group
+            {2, 2, 13, 17, 3, 4, 4, 3, 3, 2, 3, 1, 1, 1, false, SM1},     // taps past the image
+        };
     }
     for (const auto& c : conv) check_conv(c, rng);
 
     std::vector<PoolCase> pool = {
         // planes, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ceil, include_pad, divisor
-        {3, 7, 9, 2, 2, 2, 2, 0, 0, 1, 1, false, true, 0},
         {2, 7, 9, 3, 3, 2, 2, 1, 1, 1, 1, true, true, 0},
-        {2, 8, 5, 3, 2, 2, 1, 1, 1, 1, 1, true, false, 0},
-        {2, 9, 9, 3, 3, 2, 2, 1, 1, 2, 2, false, false, 0},  // dilated (max only)
-        {1, 5, 6, 3, 3, 1, 2, 1, 0, 1, 1, false, false, 5},
-    };
-    for (const auto& p : pool) check_pool(p, rng);
-
-    std::vector<AttnCase> attn = {
-        // b, h, l, s, e, causal, mask_kind, q_blhe
-        {2, 2, 37, 45, 20, false, 0, true},    // D = 32: 2 key tiles
-        {1, 2, 70, 33, 40, true, 1, false},    // D = 64: 2 query tiles, causal + additive mask with -inf
-        {2, 1, 19, 50, 100, false, 2, true},   // D = 128: boolean mask, a fully masked query
     };
     if (!quick) {
-        attn.push_back({1, 3, 33, 33, 128, true, 0, true});
-        attn.push_back({2, 1, 45, 21, 64, true, 2, false});  // causal with L > S
-        attn.push_back({1, 1, 1, 1, 7, false, 0, false});
-        attn.push_back({1, 2, 66, 70, 33, false, 1, false});
+        pool.push_back({3, 7, 9, 2, 2, 2, 2, 0, 0, 1, 1, false, true, 0});
+        pool.push_back({2, 8, 5, 3, 2, 2, 1, 1, 1, 1, 1, true, false, 0});
+        pool.push_back({2, 9, 9, 3, 3, 2, 2, 1, 1, 2, 2, false, false, 0});  // dilated (max only)
+        pool.push_back({1, 5, 6, 3, 3, 1, 2, 1, 0, 1, 1, false, false, 5});
+    }
+    for (const auto& p : pool) check_pool(p, rng);
+
+    std::vector<AttnCase> attn;
+    // b, h, l, s, e, causal, mask_kind, q_blhe
+    if (quick) {
+        attn = {
+            {1, 1, 37, 45, 20, true, 1, true},     // D = 32: 2 key tiles, causal + additive mask
+            {1, 1, 19, 50, 100, false, 2, false},  // D = 128: boolean mask, a fully masked query
+        };
+    } else {
+        attn = {
+            {2, 2, 37, 45, 20, false, 0, true},    // D = 32: 2 key tiles
+            {1, 2, 70, 33, 40, true, 1, false},    // D = 64: 2 query tiles, causal + additive mask with -inf
+            {2, 1, 19, 50, 100, false, 2, true},   // D = 128: boolean mask, a fully masked query
+            {1, 3, 33, 33, 128, true, 0, true},
+            {2, 1, 45, 21, 64, true, 2, false},    // causal with L > S
+            {1, 1, 1, 1, 7, false, 0, false},
+            {1, 2, 66, 70, 33, false, 1, false},
+        };
     }
     for (const auto& c : attn) check_attention(c, rng);
 
