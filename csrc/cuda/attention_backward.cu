@@ -66,20 +66,26 @@ __global__ void __launch_bounds__(BQ * kTprB) attention_bwd_dq_kernel(AttnParams
         attn_detail::load_rows<BK, D, LD, THREADS>(Ks, k, p.sk.l, k0, p.s, p.e);
         attn_detail::load_rows<BK, D, LD, THREADS>(Vs, v, p.sv.l, k0, p.s, p.e);
         __syncthreads();
+        // q . k and dout . v for this thread's keys j = lane + 4 t (d outermost: each q / dout
+        // element read once per KPT products).
+        float sc[KPT], dp[KPT];
+#pragma unroll
+        for (int t = 0; t < KPT; ++t) sc[t] = dp[t] = 0.f;
+#pragma unroll 4
+        for (int d = 0; d < D; ++d) {
+            const float qd = Qs[r * LD + d], od = dOs[r * LD + d];
+#pragma unroll
+            for (int t = 0; t < KPT; ++t) {
+                sc[t] = fmaf(qd, Ks[(lane + kTprB * t) * LD + d], sc[t]);
+                dp[t] = fmaf(od, Vs[(lane + kTprB * t) * LD + d], dp[t]);
+            }
+        }
 #pragma unroll
         for (int t = 0; t < KPT; ++t) {
             const int j = lane + kTprB * t, kj = k0 + j;
             float add = 0.f, ds = 0.f;
-            if (qi < p.l && kj < p.s && lse != -INFINITY && attn_detail::score_term(p, b, h, qi, kj, add)) {
-                float s = 0.f, dp = 0.f;
-#pragma unroll 8
-                for (int d = 0; d < D; ++d) {
-                    s = fmaf(Qs[r * LD + d], Ks[j * LD + d], s);
-                    dp = fmaf(dOs[r * LD + d], Vs[j * LD + d], dp);
-                }
-                const float pr = expf(s * p.scale + add - lse);
-                ds = pr * (dp - delta);
-            }
+            if (qi < p.l && kj < p.s && lse != -INFINITY && attn_detail::score_term(p, b, h, qi, kj, add))
+                ds = expf(sc[t] * p.scale + add - lse) * (dp[t] - delta);
             dSs[r * LDS + j] = ds;
         }
         __syncthreads();
@@ -147,20 +153,27 @@ __global__ void __launch_bounds__(BR * kTprB) attention_bwd_dkv_kernel(AttnParam
             deltas[c] = delta;
         }
         __syncthreads();
+        // k . q and v . dout for this thread's queries c = lane + 4 t (d outermost).
+        float sc[QPT], dp[QPT];
+#pragma unroll
+        for (int t = 0; t < QPT; ++t) sc[t] = dp[t] = 0.f;
+#pragma unroll 4
+        for (int d = 0; d < D; ++d) {
+            const float kd = Ks[r * LD + d], vd = Vs[r * LD + d];
+#pragma unroll
+            for (int t = 0; t < QPT; ++t) {
+                sc[t] = fmaf(kd, Qs[(lane + kTprB * t) * LD + d], sc[t]);
+                dp[t] = fmaf(vd, dOs[(lane + kTprB * t) * LD + d], dp[t]);
+            }
+        }
 #pragma unroll
         for (int t = 0; t < QPT; ++t) {
             const int c = lane + kTprB * t, qi = i0 + c;
             const float lse = lses[c];
             float add = 0.f, pr = 0.f, ds = 0.f;
             if (kj < p.s && qi < p.l && lse != -INFINITY && attn_detail::score_term(p, b, h, qi, kj, add)) {
-                float s = 0.f, dp = 0.f;
-#pragma unroll 8
-                for (int d = 0; d < D; ++d) {
-                    s = fmaf(Qs[c * LD + d], Ks[r * LD + d], s);
-                    dp = fmaf(dOs[c * LD + d], Vs[r * LD + d], dp);
-                }
-                pr = expf(s * p.scale + add - lse);
-                ds = pr * (dp - deltas[c]);
+                pr = expf(sc[t] * p.scale + add - lse);
+                ds = pr * (dp[t] - deltas[c]);
             }
             Ps[r * LDS + c] = pr;
             dSs[r * LDS + c] = ds;

@@ -61,19 +61,24 @@ __global__ void __launch_bounds__(BQ * kTpr) attention_fwd_kernel(AttnParams p) 
         attn_detail::load_rows<BK, D, LDV, THREADS>(Vs, v, p.sv.l, k0, p.s, p.e);
         __syncthreads();
 
+        // Scores of this thread's keys j = lane + 4 t: d outermost, so each q element is read
+        // from shared memory once per KPT products.
         float sc[KPT];
+#pragma unroll
+        for (int t = 0; t < KPT; ++t) sc[t] = 0.f;
+#pragma unroll 4
+        for (int d = 0; d < D; ++d) {
+            const float qd = Qs[r * LDQ + d];
+#pragma unroll
+            for (int t = 0; t < KPT; ++t) sc[t] = fmaf(qd, Ks[(lane + kTpr * t) * LDK + d], sc[t]);
+        }
         float tmax = -INFINITY;
 #pragma unroll
         for (int t = 0; t < KPT; ++t) {
             const int j = lane + kTpr * t, kj = k0 + j;
             float add = 0.f;
             float sv = -INFINITY;
-            if (qi < p.l && kj < p.s && attn_detail::score_term(p, b, h, qi, kj, add)) {
-                float dot = 0.f;
-#pragma unroll 8
-                for (int d = 0; d < D; ++d) dot = fmaf(Qs[r * LDQ + d], Ks[j * LDK + d], dot);
-                sv = dot * p.scale + add;
-            }
+            if (qi < p.l && kj < p.s && attn_detail::score_term(p, b, h, qi, kj, add)) sv = sc[t] * p.scale + add;
             sc[t] = sv;
             tmax = fmaxf(tmax, sv);
             Ps[r * LDP + j] = sv;
