@@ -8,14 +8,16 @@
 //   image (tf::Conv2dShape, csrc/include/tensorforge/conv2d.h). y is write-only; bias may be 0.
 // Algorithm: per group, OUT (kg x n*oh*ow) = W_g (kg x cg*kh*kw) * im2col(x)_g (cg*kh*kw x
 //   n*oh*ow); the im2col matrix is gathered tile by tile into shared memory and never stored
-//   (engine: conv2d_igemm.cuh, 64 x 64 x 16 tiles, 4 x 4 outputs per thread).
+//   (engine: conv2d_igemm.cuh, 128 x 128 x 16 tiles with 8 x 8 outputs per thread, or 64 x 64 x 16
+//   with 4 x 4 when kg < 128 or the big tiles would leave SMs idle).
 // Layout: x (n, c_in, h, w), w (c_out, cg, kh, kw), bias (c_out), y (n, c_out, oh, ow), dense.
-// Launch: grid (ceil(n*oh*ow / 64), ceil(kg / 64), groups), 256 threads, caller's stream.
+// Launch: grid (ceil(n*oh*ow / BN), ceil(kg / BM), groups), 256 threads, caller's stream.
 #include <cuda_runtime.h>
 
 #include <tensorforge/cuda_api.h>
 
 #include "conv2d_igemm.cuh"
+#include "device_props.cuh"
 
 namespace tf::cuda {
 namespace {
@@ -63,7 +65,8 @@ void conv2d_forward(const Conv2dShape& s, uintptr_t x, uintptr_t w, uintptr_t bi
     op.w = reinterpret_cast<const float*>(w);
     op.bias = reinterpret_cast<const float*>(bias);
     op.y = reinterpret_cast<float*>(y);
-    conv_detail::launch_igemm(op, 1, reinterpret_cast<cudaStream_t>(stream), "cuda conv2d_forward");
+    conv_detail::launch_igemm(op, 1, multiprocessor_count(current_device()), reinterpret_cast<cudaStream_t>(stream),
+                              "cuda conv2d_forward");
 }
 
 }  // namespace tf::cuda

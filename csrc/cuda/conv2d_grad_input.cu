@@ -11,12 +11,14 @@
 //   divisions are exact and inside dy, else 0; gathered on the fly (conv2d_igemm.cuh). With
 //   stride > 1 most gathered taps are zeros (a stride-phase decomposition would skip them).
 // Layout: dy (n, c_out, oh, ow), w (c_out, cg, kh, kw), dx (n, c_in, h, w), dense.
-// Launch: grid (ceil(n*h*w / 64), ceil(cg / 64), groups), 256 threads, caller's stream.
+// Launch: grid (ceil(n*h*w / BN), ceil(cg / BM), groups), 256 threads (BM = BN = 64 or 128,
+//   conv2d_igemm.cuh), caller's stream.
 #include <cuda_runtime.h>
 
 #include <tensorforge/cuda_api.h>
 
 #include "conv2d_igemm.cuh"
+#include "device_props.cuh"
 
 namespace tf::cuda {
 namespace {
@@ -64,7 +66,8 @@ void conv2d_grad_input(const Conv2dShape& s, uintptr_t dy, uintptr_t w, uintptr_
     op.dy = reinterpret_cast<const float*>(dy);
     op.w = reinterpret_cast<const float*>(w);
     op.dx = reinterpret_cast<float*>(dx);
-    conv_detail::launch_igemm(op, 1, reinterpret_cast<cudaStream_t>(stream), "cuda conv2d_grad_input");
+    conv_detail::launch_igemm(op, 1, multiprocessor_count(current_device()), reinterpret_cast<cudaStream_t>(stream),
+                              "cuda conv2d_grad_input");
 }
 
 }  // namespace tf::cuda

@@ -13,7 +13,8 @@
 //   into dw (zeroed first with cudaMemsetAsync) with atomicAdd: fp32 sums in a run-dependent
 //   order, so results are not bitwise reproducible when splits > 1.
 // Layout: x (n, c_in, h, w), dy (n, c_out, oh, ow), dw (c_out, cg, kh, kw), dense.
-// Launch: grid (ceil(cg*kh*kw / 64), ceil(kg / 64), groups * splits), 256 threads, caller's
+// Launch: grid (ceil(cg*kh*kw / BN), ceil(kg / BM), groups * splits), 256 threads (BM = BN = 64
+//   or 128, conv2d_igemm.cuh), caller's
 //   stream (memset and kernel).
 #include <cuda_runtime.h>
 
@@ -68,15 +69,16 @@ void conv2d_grad_weight(const Conv2dShape& s, uintptr_t x, uintptr_t dy, uintptr
     op.dy = reinterpret_cast<const float*>(dy);
     op.dw = reinterpret_cast<float*>(dw);
     auto st = reinterpret_cast<cudaStream_t>(stream);
-    const int64_t tiles = ((int64_t(op.M) + 63) / 64) * ((int64_t(op.N) + 63) / 64) * op.groups;
-    const int64_t want = 2 * int64_t(multiprocessor_count(current_device()));
+    const int sms = multiprocessor_count(current_device());
+    const int64_t tiles = conv_detail::small_tile_blocks(op);
+    const int64_t want = 2 * int64_t(sms);
     const int64_t ksteps = (int64_t(op.K) + conv_detail::kBK - 1) / conv_detail::kBK;
     // Each split keeps at least 8 k steps (128 products per output) so the atomics stay rare.
     int64_t splits = std::min<int64_t>((want + tiles - 1) / tiles, std::max<int64_t>(1, ksteps / 8));
     splits = std::max<int64_t>(1, std::min<int64_t>(splits, 65535 / std::max(1, op.groups)));
     if (splits > 1)
         TF_CUDA_CHECK(cudaMemsetAsync(op.dw, 0, size_t(s.c_out) * op.N * sizeof(float), st));
-    conv_detail::launch_igemm(op, static_cast<int>(splits), st, "cuda conv2d_grad_weight");
+    conv_detail::launch_igemm(op, static_cast<int>(splits), sms, st, "cuda conv2d_grad_weight");
 }
 
 }  // namespace tf::cuda

@@ -364,8 +364,9 @@ int main(int argc, char** argv) {
     // n, c_in, h, w, c_out, kh, kw, sh, sw, ph, pw, dh, dw, groups, bias, sms
     const ConvCase strided_grouped = {3, 6, 9, 7, 4, 3, 2, 2, 1, 1, 0, 2, 1, 2, true, SM_MANY};
     const ConvCase small_split_k = {4, 4, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, SM_MANY};  // 2 k-splits
+    const ConvCase big_tiles_1x1 = {1, 128, 3, 3, 128, 1, 1, 1, 1, 0, 0, 1, 1, 1, true, SM1};  // 128 x 128 tiles
     if (quick) {
-        conv = {strided_grouped, small_split_k};
+        conv = {strided_grouped, small_split_k, big_tiles_1x1};
     } else {
         conv = {
             {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, false, SM1},
@@ -378,6 +379,9 @@ int main(int argc, char** argv) {
             {3, 16, 12, 12, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, SM_MANY},  // 3 k-splits, 7 n tiles
             {5, 9, 8, 8, 66, 3, 3, 2, 2, 1, 1, 1, 1, 3, true, SM_MANY},   // 2 m tiles per group
             {2, 2, 13, 17, 3, 4, 4, 3, 3, 2, 3, 1, 1, 1, false, SM1},     // taps past the image
+            big_tiles_1x1,
+            {2, 130, 5, 6, 131, 1, 3, 1, 1, 0, 1, 1, 1, 1, true, SM1},    // 128 x 128 tiles with edges
+            {1, 256, 4, 3, 258, 1, 1, 2, 1, 0, 0, 1, 1, 2, false, SM1},   // 128 x 128 tiles, groups
         };
     }
     for (const auto& c : conv) check_conv(c, rng);
