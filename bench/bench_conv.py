@@ -2,7 +2,7 @@
 
 Each layer is timed in three directions: forward (with bias), grad-input and grad-weight; torch's
 backward directions are aten.convolution_backward with a one-hot output mask, so each direction
-is timed alone. Rounds interleave the two libraries (bench_gemm.time_interleaved: an untimed
+is timed alone. Both libraries allocate their outputs on every call. Rounds interleave the two libraries (bench_gemm.time_interleaved: an untimed
 lead-in per library, then timed calls, median), inputs rotate between two copies, threads are
 pinned for both (torch.set_num_threads, tensorforge.set_num_threads). GFLOP/s counts
 2 * N * C_out * OH * OW * C_in/groups * kH * kW per direction; the FMA peak of this machine is
@@ -65,7 +65,6 @@ def bench_layer(layer, threads, rounds, min_seconds, torch):
     dys = [rng.standard_normal((n, c_out, oh, ow), dtype=np.float32) for _ in range(2)]
     wt = rng.standard_normal((c_out, c_in, k, k), dtype=np.float32)
     b = rng.standard_normal(c_out, dtype=np.float32)
-    y, dx, dw = np.empty_like(dys[0]), np.empty_like(xs[0]), np.empty_like(wt)
     geo = ((stride, stride), (pad, pad), (1, 1), 1)
     txs, tdys = [torch.from_numpy(a) for a in xs], [torch.from_numpy(a) for a in dys]
     tw, tb = torch.from_numpy(wt), torch.from_numpy(b)
@@ -82,11 +81,18 @@ def bench_layer(layer, threads, rounds, min_seconds, torch):
                                                 [0, 0], 1, mask)
         return run
 
-    ours = {
-        "forward": lambda: _C.conv2d_forward(xs[pick()], wt, b, y, *geo),
-        "grad_input": lambda: _C.conv2d_grad_input(dys[pick()], wt, dx, *geo),
-        "grad_weight": lambda: (lambda i: _C.conv2d_grad_weight(xs[i], dys[i], dw, *geo))(pick()),
-    }
+    # Ours allocate their outputs on every call, as torch does (and as F.conv2d does).
+    def ours_forward():
+        _C.conv2d_forward(xs[pick()], wt, b, np.empty_like(dys[0]), *geo)
+
+    def ours_grad_input():
+        _C.conv2d_grad_input(dys[pick()], wt, np.empty_like(xs[0]), *geo)
+
+    def ours_grad_weight():
+        i = pick()
+        _C.conv2d_grad_weight(xs[i], dys[i], np.empty_like(wt), *geo)
+
+    ours = {"forward": ours_forward, "grad_input": ours_grad_input, "grad_weight": ours_grad_weight}
     peer = {
         "forward": lambda: (lambda i: torch.nn.functional.conv2d(txs[i], tw, tb, stride, pad))(pick()),
         "grad_input": torch_backward([True, False, False]),
@@ -108,6 +114,8 @@ def main():
     parser.add_argument("--threads", type=int, nargs="*", default=None, help="thread counts (default: all cores)")
     parser.add_argument("--only", default=None, help="run only layers whose name contains this text")
     parser.add_argument("--cpu-time", action="store_true", help="time by process CPU time (one thread only)")
+    parser.add_argument("--peak", type=float, default=None,
+                        help="FMA peak GFLOP/s per thread to report against instead of measuring it (loaded machine)")
     parser.add_argument("--json", default=os.path.join(os.path.dirname(__file__), "results", "conv.json"))
     args = parser.parse_args()
     import torch
@@ -122,7 +130,7 @@ def main():
     for threads in args.threads or [cores]:
         tensorforge.set_num_threads(threads)
         torch.set_num_threads(threads)
-        peak = _C.measure_fma_peak_gflops(threads, 0.3)
+        peak = args.peak * threads if args.peak else _C.measure_fma_peak_gflops(threads, 0.3)
         for layer in layers(args.quick):
             if args.only and args.only not in layer[0]:
                 continue
@@ -149,7 +157,7 @@ def main():
         worst = min(rows, key=lambda r: r[d]["ours"] / r[d]["torch"])
         print(f"{d}: geomean ours/torch {geomean(ratios):.2f}, min {min(ratios):.2f} ({worst['layer']} N={worst['shape'][0]})")
     peaks = {r["threads"]: r["peak_gflops"] for r in rows}
-    print("FMA peak measured: " + ", ".join(f"{t} thr {p:.0f} GFLOP/s" for t, p in peaks.items()))
+    print(("FMA peak given (--peak): " if args.peak else "FMA peak measured: ") + ", ".join(f"{t} thr {p:.0f} GFLOP/s" for t, p in peaks.items()))
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump({"machine": cpu_model(), "cores": cores, "isa": _C.active_isa(), "clock": clock, "rows": rows}, f, indent=1)
