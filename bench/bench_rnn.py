@@ -94,17 +94,18 @@ def main():
                      "cpu_ratio": med_cpu["tensorforge"] / med_cpu["torch"],
                      "gflops": {k: flops / v / 1e9 for k, v in med.items()}, "peak_gflops": peak})
 
-    print(f"LSTM / GRU forward + backward, float32, {args.threads} thread(s), median of {args.rounds} interleaved rounds, "
-          f"FMA peak {peak:.0f} GFLOP/s\n")
+    print(f"LSTM / GRU forward + backward, float32, {args.threads} thread(s), median of {args.rounds} interleaved "
+          f"rounds, FMA peak {peak:.0f} GFLOP/s\n")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; CPU time (process_time) "
           "is the steadier figure on a shared machine\n")
-    print("| layer: seq x batch, in -> hidden, layers | tensorforge (ms) | torch (ms) | ours / torch | CPU-time ratio | "
-          "ours % of peak | torch % of peak |")
+    print("| layer: seq x batch, in -> hidden, layers | tensorforge (ms) | torch (ms) | ours / torch | "
+          "CPU-time ratio | ours % of peak | torch % of peak |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['layer']}: {r['seq']}x{r['batch']}, {r['input']} -> {r['hidden']}, {r['layers']} | {r['ms']['tensorforge']:.1f} | "
-              f"{r['ms']['torch']:.1f} | {r['ratio']:.2f}x | {r['cpu_ratio']:.2f}x | {100 * r['gflops']['tensorforge'] / peak:.0f}% | "
-              f"{100 * r['gflops']['torch'] / peak:.0f}% |")
+        ms, gf = r["ms"], r["gflops"]
+        print(f"| {r['layer']}: {r['seq']}x{r['batch']}, {r['input']} -> {r['hidden']}, {r['layers']} | "
+              f"{ms['tensorforge']:.1f} | {ms['torch']:.1f} | {r['ratio']:.2f}x | {r['cpu_ratio']:.2f}x | "
+              f"{100 * gf['tensorforge'] / peak:.0f}% | {100 * gf['torch'] / peak:.0f}% |")
     os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
     out = os.path.join(os.path.dirname(__file__), "results", "rnn.json")
     with open(out, "w") as f:

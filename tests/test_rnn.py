@@ -12,7 +12,7 @@ from tensorforge.ops import rnn as rnn_ops
 
 from helpers import assert_close, random_array, torch_module
 
-TOL = {np.float64: 1e-12, np.float32: 5e-5}
+TOL = {np.float64: 1e-12, np.float32: 1e-4}  # float32: gradients summed over steps, rare near-cancellations
 KINDS = {
     "lstm": ("LSTM", {}),
     "lstm_proj": ("LSTM", {"proj_size": -1}),  # -1: half the hidden size (configs with hidden >= 2)

@@ -240,8 +240,8 @@ class RNN(RNNBase):
 
 class LSTM(RNNBase):
     """Long short-term memory with PyTorch's gate order i, f, g, o:
-    c_t = f * c_{t-1} + i * g,  h_t = o * tanh(c_t)  (with proj_size > 0: h_t = W_hr (o * tanh(c_t))).  forward(input, (h_0, c_0)) returns
-    (output, (h_n, c_n))."""
+    c_t = f * c_{t-1} + i * g,  h_t = o * tanh(c_t)  (with proj_size > 0: h_t = W_hr (o * tanh(c_t))).
+    forward(input, (h_0, c_0)) returns (output, (h_n, c_n))."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, proj_size=0, device=None, dtype=None):
