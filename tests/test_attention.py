@@ -299,9 +299,9 @@ def test_long_sequence_forward_backward_allocates_nothing_l_by_s():
     script = textwrap.dedent("""
         import resource, numpy as np, tensorforge, tensorforge.nn.functional as F
         rng = np.random.default_rng(0)
-        q, k, v = (tensorforge.tensor(rng.standard_normal((1, 2, 16384, 64)).astype(np.float32),
+        q, k, v = (tensorforge.tensor(rng.standard_normal((1, 2, 16384, 64), dtype=np.float32),
                                       requires_grad=True) for _ in range(3))
-        g = tensorforge.tensor(rng.standard_normal((1, 2, 16384, 64)).astype(np.float32))
+        g = tensorforge.tensor(rng.standard_normal((1, 2, 16384, 64), dtype=np.float32))
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         out.backward(g)
