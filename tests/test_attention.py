@@ -293,25 +293,30 @@ def test_kernel_binding_rejects_bad_arrays(rng):
 
 # ---- memory: linear in sequence length ---------------------------------------------------------
 
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc (Linux)")
 def test_long_sequence_forward_backward_allocates_nothing_l_by_s():
     """L = S = 16384, E = 64, batch x heads = 2 (causal to keep the runtime down): peak RSS growth
-    over the inputs stays far below one L x S float32 matrix (1 GiB)."""
+    over the inputs (outputs and gradients are 8 MiB each) stays far below one L x S float32
+    matrix (1 GiB). VmHWM, not ru_maxrss: the latter carries the parent's peak across exec."""
     script = textwrap.dedent("""
-        import resource, numpy as np, tensorforge, tensorforge.nn.functional as F
+        import numpy as np, tensorforge, tensorforge.nn.functional as F
+        def peak_rss():  # this process's high-water RSS in bytes (ru_maxrss would carry the parent's over exec)
+            with open("/proc/self/status") as f:
+                return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
         rng = np.random.default_rng(0)
-        q, k, v = (tensorforge.tensor(rng.standard_normal((1, 2, 16384, 64)).astype(np.float32),
+        q, k, v = (tensorforge.tensor(rng.standard_normal((1, 2, 16384, 64), dtype=np.float32),
                                       requires_grad=True) for _ in range(3))
-        g = tensorforge.tensor(rng.standard_normal((1, 2, 16384, 64)).astype(np.float32))
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        g = tensorforge.tensor(rng.standard_normal((1, 2, 16384, 64), dtype=np.float32))
+        before = peak_rss()
         out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         out.backward(g)
-        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        after = peak_rss()
         assert np.isfinite(q.grad.numpy()).all() and np.isfinite(k.grad.numpy()).all()
-        print((after - before) * 1024)
+        print(after - before)
     """)
     env_path = str(Path(tensorforge.__file__).resolve().parent.parent)
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                          env={"PYTHONPATH": env_path, "TENSORFORGE_NUM_THREADS": "2"})
     assert res.returncode == 0, res.stderr
     growth = int(res.stdout.split()[-1])
-    assert growth < 64 * 2**20, f"peak RSS grew by {growth / 2**20:.1f} MiB (one L x S float32 matrix is 1024 MiB)"
+    assert growth < 128 * 2**20, f"peak RSS grew by {growth / 2**20:.1f} MiB (one L x S float32 matrix is 1024 MiB)"
