@@ -134,6 +134,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="B = 1 and 8, L <= 1024, few repeats")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds per case (default 5, quick 3)")
     parser.add_argument("--max-work", type=float, default=2.0**28, help="skip cases with B*H*L*S above this")
     parser.add_argument("--plain-max-gib", type=float, default=2.0, help="memory cap for the plain path's scores")
     parser.add_argument("--no-peak-memory", action="store_true")
@@ -145,6 +146,7 @@ def main():
     tensorforge.set_num_threads(threads)
     torch.set_num_threads(threads)
     grid, lengths, rounds = (GRID[:2], LENGTHS[:3], 3) if args.quick else (GRID, LENGTHS, 5)
+    rounds = args.rounds or rounds
     fma_peak = _C.measure_fma_peak_gflops(threads, 0.3)
     gemm = gemm_rate(threads)
     rows, skipped = [], []

@@ -3,6 +3,10 @@
 
   * fp32 GEMM (square n = 1024, 4096, 8192): ours vs cupy's matmul (cuBLAS, true fp32: CUPY_TF32=0)
   * fused AdamW over a GPT-2-small-sized parameter list: ours vs torch.optim.AdamW(fused=True)
+  * conv2d fp32 forward / grad-input / grad-weight on ResNet layers (N = 32): ours vs torch
+    (cuDNN, TF32 off)
+  * fused attention fp32, forward and forward + backward (E = 64, B*H = 16..96, L = 512..4096):
+    ours vs torch.nn.functional.scaled_dot_product_attention (its fp32 backend)
   * ceilings measured in the same run: device-to-device copy bandwidth (bytes read + written),
     and an FMA-bound loop for the fp32 rate
 
@@ -231,6 +235,137 @@ def bench_adamw(budget_s, copy_gbps, quick=False):
     return row
 
 
+# ---- conv2d ---------------------------------------------------------------------------------------
+
+# (name, c_in, c_out, hw, k, stride, padding) at batch 32: ResNet-50 / ResNet-34 layers.
+RESNET_CONVS = [
+    ("3x3 64->64 56x56", 64, 64, 56, 3, 1, 1),
+    ("1x1 64->256 56x56", 64, 256, 56, 1, 1, 0),
+    ("1x1 256->64 56x56", 256, 64, 56, 1, 1, 0),
+    ("3x3 128->128 28x28", 128, 128, 28, 3, 1, 1),
+    ("3x3 256->256 14x14", 256, 256, 14, 3, 1, 1),
+    ("3x3 256->256 7x7", 256, 256, 7, 3, 1, 1),
+]
+
+
+def _conv_out(n, k, s, p):
+    return (n + 2 * p - k) // s + 1
+
+
+def bench_conv2d(spec, batch, budget_s, fma_tflops):
+    """Rows for forward, grad-input and grad-weight of one layer: ours vs torch (cuDNN, fp32)."""
+    name, c_in, c_out, hw, k, stride, pad = spec
+    if torch is None:
+        raise RuntimeError("torch with CUDA is needed for the conv2d peer (cuDNN)")
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.benchmark = True
+    g = torch.Generator(device="cuda").manual_seed(c_in * 1000 + hw)
+    x = torch.randn(batch, c_in, hw, hw, device="cuda", generator=g)
+    w = torch.randn(c_out, c_in, k, k, device="cuda", generator=g) / (c_in * k * k) ** 0.5
+    oh = _conv_out(hw, k, stride, pad)
+    dy = torch.randn(batch, c_out, oh, oh, device="cuda", generator=g)
+    y_ours, y_peer = torch.empty_like(dy), torch.empty_like(dy)
+    dx_ours = torch.empty_like(x)
+    dw_ours = torch.empty_like(w)
+    F = torch.nn.functional
+    grad = torch.nn.grad
+    args = (stride, pad, 1, 1)
+    passes = {
+        "forward": (lambda: tfc.conv2d_forward(x, w, None, *args, out=y_ours),
+                    lambda: F.conv2d(x, w, None, stride, pad),
+                    lambda: F.conv2d(x, w, None, stride, pad), y_ours),
+        "grad-input": (lambda: tfc.conv2d_grad_input(dy, w, x.shape, *args, out=dx_ours),
+                       lambda: grad.conv2d_input(x.shape, w, dy, stride, pad),
+                       lambda: grad.conv2d_input(x.shape, w, dy, stride, pad), dx_ours),
+        "grad-weight": (lambda: tfc.conv2d_grad_weight(x, dy, w.shape, *args, out=dw_ours),
+                        lambda: grad.conv2d_weight(x, w.shape, dy, stride, pad),
+                        lambda: grad.conv2d_weight(x, w.shape, dy, stride, pad), dw_ours),
+    }
+    flops = 2.0 * batch * c_out * oh * oh * c_in * k * k
+    rows = []
+    for pname, (ours, peer, ref_fn, out) in passes.items():
+        ours()
+        ref = ref_fn()
+        torch.cuda.synchronize()
+        rel = float(torch.linalg.vector_norm(out - ref) / torch.linalg.vector_norm(ref))
+        t, reps = bench_interleaved({"ours": ours, "peer": peer}, warmup=2, min_reps=5, max_reps=40,
+                                    budget_s=budget_s)
+        row = {"bench": f"conv2d {pname}", "size": f"N={batch} {name}", "reps": reps, "ours_ms": t["ours"],
+               "peer": "torch cuDNN (fp32, no TF32)", "peer_ms": t["peer"],
+               "ours_tflops": flops / (t["ours"] * 1e-3) / 1e12, "peer_tflops": flops / (t["peer"] * 1e-3) / 1e12,
+               "speed_ratio": t["peer"] / t["ours"], "rel_err_vs_peer": rel}
+        if fma_tflops:
+            row["ours_pct_of_fma_peak"] = 100.0 * row["ours_tflops"] / fma_tflops
+        rows.append(row)
+    return rows
+
+
+# ---- attention ------------------------------------------------------------------------------------
+
+ATTENTION_SHAPES = [  # (batch, heads, L, causal), E = 64, L = S
+    (2, 8, 512, False),
+    (4, 8, 1024, False),
+    (4, 12, 2048, True),
+    (8, 12, 4096, False),
+]
+
+
+def bench_attention(spec, budget_s, fma_tflops, e=64):
+    b, h, l, causal = spec
+    if torch is None:
+        raise RuntimeError("torch with CUDA is needed for the attention peer (scaled_dot_product_attention)")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    g = torch.Generator(device="cuda").manual_seed(l + b * h)
+    q, k, v, do = (torch.randn(b, h, l, e, device="cuda", generator=g) for _ in range(4))
+    qp, kp, vp = (t.clone().requires_grad_(True) for t in (q, k, v))
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    state = {}
+
+    def ours_fwd():
+        state["o"], state["lse"] = tfc.attention_forward(q, k, v, None, causal)
+
+    def ours_fwd_bwd():
+        o, lse = tfc.attention_forward(q, k, v, None, causal)
+        tfc.attention_backward(do, q, k, v, o, lse, None, causal)
+
+    def peer_fwd():
+        with torch.no_grad():
+            sdpa(q, k, v, is_causal=causal)
+
+    def peer_fwd_bwd():
+        out = sdpa(qp, kp, vp, is_causal=causal)
+        qp.grad = kp.grad = vp.grad = None
+        out.backward(do)
+
+    # Check ours against the peer once (fp32 both).
+    ours_fwd()
+    ref = sdpa(qp, kp, vp, is_causal=causal)
+    ref.backward(do)
+    dq, dk, dv = tfc.attention_backward(do, q, k, v, state["o"], state["lse"], None, causal)
+    torch.cuda.synchronize()
+    rel = lambda a, r: float(torch.linalg.vector_norm(a - r) / torch.linalg.vector_norm(r))  # noqa: E731
+    rel_fwd = rel(state["o"], ref.detach())
+    rel_bwd = max(rel(dq, qp.grad), rel(dk, kp.grad), rel(dv, vp.grad))
+    frac = 0.5 if causal else 1.0
+    fwd_flops = 4.0 * b * h * l * l * e * frac
+    rows = []
+    for pname, ours, peer, flops, check in (("forward", ours_fwd, peer_fwd, fwd_flops, rel_fwd),
+                                            ("fwd+bwd", ours_fwd_bwd, peer_fwd_bwd, 3.5 * fwd_flops, rel_bwd)):
+        t, reps = bench_interleaved({"ours": ours, "peer": peer}, warmup=2, min_reps=3, max_reps=30,
+                                    budget_s=budget_s)
+        row = {"bench": f"attention {pname}", "size": f"B={b} H={h} L=S={l} E={e}{' causal' if causal else ''}",
+               "reps": reps, "ours_ms": t["ours"], "peer": "torch SDPA (fp32)", "peer_ms": t["peer"],
+               "ours_tflops": flops / (t["ours"] * 1e-3) / 1e12, "peer_tflops": flops / (t["peer"] * 1e-3) / 1e12,
+               "speed_ratio": t["peer"] / t["ours"], "rel_err_vs_peer": check}
+        if fma_tflops:
+            row["ours_pct_of_fma_peak"] = 100.0 * row["ours_tflops"] / fma_tflops
+        rows.append(row)
+    del q, k, v, do, qp, kp, vp, ref
+    torch.cuda.empty_cache()
+    return rows
+
+
 # ---- report ---------------------------------------------------------------------------------------
 
 def fmt(x, spec):
@@ -244,11 +379,12 @@ def markdown(results):
         if "error" in r:
             lines.append(f"| {r['bench']} | {r.get('size', '-')} | ERROR: {r['error']} | | | | | |")
             continue
-        if r["bench"].startswith("sgemm"):
+        if "ours_tflops" in r:
             ours = f"{fmt(r['ours_ms'], '.3f')} ms ({fmt(r['ours_tflops'], '.1f')} TFLOP/s)"
             peer_t = f"{fmt(r['peer_ms'], '.3f')} ms ({fmt(r['peer_tflops'], '.1f')} TFLOP/s)"
             ceil = f"{fmt(r.get('ours_pct_of_fma_peak'), '.0f')}% of FMA peak"
-            check = f"rel err vs cuBLAS {fmt(r['rel_err_vs_peer'], '.1e')}"
+            peer_name = "cuBLAS" if r["bench"].startswith("sgemm") else "torch"
+            check = f"rel err vs {peer_name} {fmt(r['rel_err_vs_peer'], '.1e')}"
         else:
             ours = f"{fmt(r['ours_ms'], '.3f')} ms ({fmt(r['ours_gbps'], '.0f')} GB/s)"
             peer_t = (f"{fmt(r.get('peer_ms'), '.3f')} ms ({fmt(r.get('peer_gbps'), '.0f')} GB/s)"
@@ -314,6 +450,29 @@ def main():
         row = {"bench": "AdamW fp32 step", "error": repr(e)[:200]}
     results["rows"].append(row)
     print(json.dumps(row), flush=True)
+
+    fma = results["ceilings"].get("fma_tflops")
+    convs = RESNET_CONVS[:2] if args.quick else RESNET_CONVS
+    for spec in convs:
+        try:
+            rows = bench_conv2d(spec, batch=8 if args.quick else 32, budget_s=0.5 if args.quick else 2.0,
+                                fma_tflops=fma)
+        except Exception as e:  # noqa: BLE001
+            traceback.print_exc()
+            rows = [{"bench": "conv2d", "size": spec[0], "error": repr(e)[:200]}]
+        for row in rows:
+            results["rows"].append(row)
+            print(json.dumps(row), flush=True)
+    shapes = ATTENTION_SHAPES[:2] if args.quick else ATTENTION_SHAPES
+    for spec in shapes:
+        try:
+            rows = bench_attention(spec, budget_s=0.5 if args.quick else 3.0, fma_tflops=fma)
+        except Exception as e:  # noqa: BLE001
+            traceback.print_exc()
+            rows = [{"bench": "attention", "size": str(spec), "error": repr(e)[:200]}]
+        for row in rows:
+            results["rows"].append(row)
+            print(json.dumps(row), flush=True)
 
     table = markdown(results)
     results["markdown"] = table

@@ -7,29 +7,12 @@ the guards around it must stay NaN (no write past a ragged tail) and no NaN may 
 import numpy as np
 import pytest
 
-import tensorforge
 from tensorforge import _C
 
-ORDER = ["baseline", "avx2", "avx512"]
-ISAS = [isa for isa in ORDER if isa in _C.compiled_isas() and ORDER.index(isa) <= ORDER.index(_C.best_isa())]
+from isa_threads import ISAS, isa, threads  # noqa: F401 - fixtures
+
 GUARD = 16
 SIZES = [1, 7, 33, 1000, 1023, 1024, 4097, 70001]
-
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    old = _C.active_isa()
-    assert _C.set_active_isa(request.param) == request.param
-    yield request.param
-    _C.set_active_isa(old)
-
-
-@pytest.fixture(params=[1, 2], ids=lambda n: f"{n}thr")
-def threads(request):
-    old = tensorforge.get_num_threads()
-    tensorforge.set_num_threads(request.param)
-    yield request.param
-    tensorforge.set_num_threads(old)
 
 
 def guarded(values, dtype):

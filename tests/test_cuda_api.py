@@ -300,3 +300,63 @@ def test_torch_cpu_tensors_are_rejected_clearly():
         tfc.gemm(a, b, out)
     with expect_error(TypeError, r"params\[0\] must be a CUDA array"):
         tfc.adamw_step([a], [a.clone()], [a.clone()], [a.clone()], lr=1e-3, step=1)
+
+
+# ---- conv2d, pooling, attention ------------------------------------------------------------------
+
+@pytest.mark.skipif(not NO_GPU_HERE, reason="a GPU is visible")
+def test_conv_pool_attention_without_a_gpu_are_clear_errors():
+    msg = "no CUDA device is visible" if BUILT else "built without CUDA"
+    calls = [
+        lambda: _C.cuda_conv2d_forward(F(2, 3, 7, 7), F(4, 3, 3, 3), None, F(2, 4, 5, 5), (1, 1), (0, 0), (1, 1), 1),
+        lambda: _C.cuda_conv2d_grad_input(F(2, 4, 5, 5), F(4, 3, 3, 3), F(2, 3, 7, 7), (1, 1), (0, 0), (1, 1), 1),
+        lambda: _C.cuda_conv2d_grad_weight(F(2, 3, 7, 7), F(2, 4, 5, 5), F(4, 3, 3, 3), (1, 1), (0, 0), (1, 1), 1),
+        lambda: _C.cuda_max_pool2d_forward(F(2, 3, 8, 8), F(2, 3, 4, 4), F(2, 3, 4, 4, typestr="<i8"), (2, 2), (2, 2),
+                                           (0, 0), (1, 1)),
+        lambda: _C.cuda_avg_pool2d_backward(F(2, 3, 4, 4), F(2, 3, 8, 8), (2, 2), (2, 2), (0, 0), True, None),
+        lambda: _C.cuda_attention_forward(F(2, 3, 5, 8), F(2, 3, 7, 8), F(2, 3, 7, 8), None, F(2, 3, 5, 8),
+                                          F(2, 3, 5)),
+        lambda: _C.cuda_attention_backward(F(2, 3, 5, 8), F(2, 3, 7, 8), F(2, 3, 7, 8), F(5, 7, typestr="|b1"),
+                                           F(2, 3, 5, 8), F(2, 3, 5, 8), F(2, 3, 5), F(2, 3, 5, 8), F(2, 3, 7, 8),
+                                           F(2, 3, 7, 8), is_causal=True),
+        lambda: tfc.conv2d_forward(F(2, 3, 7, 7), F(4, 3, 3, 3)),
+        lambda: tfc.attention_forward(F(2, 3, 5, 8), F(2, 3, 7, 8), F(2, 3, 7, 8)),
+        lambda: tfc.max_pool2d_forward(F(2, 3, 8, 8), 2),
+    ]
+    for call in calls:
+        with pytest.raises(RuntimeError, match=msg):
+            call()
+
+
+def test_conv_pool_attention_argument_checks():
+    conv = _C.cuda_conv2d_forward
+    with expect_error(ValueError, "groups"):
+        conv(F(2, 3, 7, 7), F(4, 3, 3, 3), None, F(2, 4, 5, 5), (1, 1), (0, 0), (1, 1), 2)
+    with expect_error(ValueError, "stride must be >= 1"):
+        conv(F(2, 3, 7, 7), F(4, 3, 3, 3), None, F(2, 4, 5, 5), (0, 1), (0, 0), (1, 1), 1)
+    with expect_error(TypeError, "float32"):
+        conv(F(2, 3, 7, 7, typestr="<f8"), F(4, 3, 3, 3), None, F(2, 4, 5, 5), (1, 1), (0, 0), (1, 1), 1)
+    with expect_error(ValueError, "C-contiguous"):
+        conv(F(2, 3, 7, 7, strides=(4, 8 * 49, 28, 4)), F(4, 3, 3, 3), None, F(2, 4, 5, 5), (1, 1), (0, 0), (1, 1), 1)
+    with expect_error(ValueError, "bias"):
+        conv(F(2, 3, 7, 7), F(4, 3, 3, 3), F(5), F(2, 4, 5, 5), (1, 1), (0, 0), (1, 1), 1)
+    with expect_error(ValueError, "read-only"):
+        conv(F(2, 3, 7, 7), F(4, 3, 3, 3), None, F(2, 4, 5, 5, readonly=True), (1, 1), (0, 0), (1, 1), 1)
+    with expect_error(TypeError, "int64"):
+        _C.cuda_max_pool2d_forward(F(2, 3, 8, 8), F(2, 3, 4, 4), F(2, 3, 4, 4), (2, 2), (2, 2), (0, 0), (1, 1))
+    att = _C.cuda_attention_forward
+    with expect_error(ValueError, "> 128"):
+        att(F(1, 1, 5, 130), F(1, 1, 7, 130), F(1, 1, 7, 130), None, F(1, 1, 5, 130), F(1, 1, 5))
+    with expect_error(ValueError, "expected"):
+        att(F(1, 2, 5, 8), F(1, 1, 7, 8), F(1, 1, 7, 8), None, F(1, 2, 5, 8), F(1, 2, 5))
+    with expect_error(ValueError, "does not broadcast"):
+        att(F(1, 2, 5, 8), F(1, 2, 7, 8), F(1, 2, 7, 8), F(5, 6), F(1, 2, 5, 8), F(1, 2, 5))
+    with expect_error(TypeError, "float32 or bool"):
+        att(F(1, 2, 5, 8), F(1, 2, 7, 8), F(1, 2, 7, 8), F(5, 7, typestr="<i4"), F(1, 2, 5, 8), F(1, 2, 5))
+    with expect_error(ValueError, "last dimension"):
+        att(F(1, 2, 5, 8, strides=(320, 160, 32, 8)), F(1, 2, 7, 8), F(1, 2, 7, 8), None, F(1, 2, 5, 8), F(1, 2, 5))
+    with expect_error(ValueError, "lse"):
+        att(F(1, 2, 5, 8), F(1, 2, 7, 8), F(1, 2, 7, 8), None, F(1, 2, 5, 8), F(1, 2, 6))
+    shared = 1 << 50
+    with expect_error(ValueError, "overlaps"):
+        att(F(1, 2, 5, 8, ptr=shared), F(1, 2, 7, 8), F(1, 2, 7, 8), None, F(1, 2, 5, 8, ptr=shared), F(1, 2, 5))

@@ -368,3 +368,285 @@ def test_adam_rejects_bad_device_inputs(rng):
 
     with pytest.raises(ValueError, match="not in GPU memory"):
         tfc.adamw_step(p, [HostMemory()], m, v, lr=1e-3, step=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# conv2d, pooling, attention (written on a machine without a GPU: checked there only under the
+# CPU emulation of tests/test_cuda_emulated_conv_attention.py)
+
+def _torch_cuda():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch if torch.cuda.is_available() else None
+
+
+def conv2d_ref64(x, w, b, stride, padding, dilation, groups):
+    """float64 conv2d (cross-correlation) by summing shifted slices; also returns a function for the
+    two gradients given dy."""
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    n, c_in, h, wd = x.shape
+    c_out, cg, kh, kw = w.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    xp = np.zeros((n, c_in, h + 2 * ph, wd + 2 * pw))
+    xp[:, :, ph:ph + h, pw:pw + wd] = x
+    kg = c_out // groups
+    # cols[n, g, c, p, q, i, j]
+    cols = np.empty((n, c_in, kh, kw, oh, ow))
+    for p in range(kh):
+        for q in range(kw):
+            cols[:, :, p, q] = xp[:, :, p * dh:p * dh + sh * (oh - 1) + 1:sh, q * dw:q * dw + sw * (ow - 1) + 1:sw]
+    y = np.empty((n, c_out, oh, ow))
+    for g in range(groups):
+        cg_cols = cols[:, g * cg:(g + 1) * cg].reshape(n, cg * kh * kw, oh * ow)
+        wg = w[g * kg:(g + 1) * kg].reshape(kg, cg * kh * kw)
+        y[:, g * kg:(g + 1) * kg] = np.einsum("ok,nkp->nop", wg, cg_cols).reshape(n, kg, oh, ow)
+    if b is not None:
+        y += np.asarray(b, np.float64)[None, :, None, None]
+
+    def grads(dy):
+        dy = np.asarray(dy, np.float64)
+        dw_ = np.empty_like(w)
+        dcols = np.empty_like(cols)
+        for g in range(groups):
+            cg_cols = cols[:, g * cg:(g + 1) * cg].reshape(n, cg * kh * kw, oh * ow)
+            dyg = dy[:, g * kg:(g + 1) * kg].reshape(n, kg, oh * ow)
+            dw_[g * kg:(g + 1) * kg] = np.einsum("nop,nkp->ok", dyg, cg_cols).reshape(kg, cg, kh, kw)
+            wg = w[g * kg:(g + 1) * kg].reshape(kg, cg * kh * kw)
+            dcols[:, g * cg:(g + 1) * cg] = np.einsum("ok,nop->nkp", wg, dyg).reshape(n, cg, kh, kw, oh, ow)
+        dxp = np.zeros_like(xp)
+        for p in range(kh):
+            for q in range(kw):
+                dxp[:, :, p * dh:p * dh + sh * (oh - 1) + 1:sh, q * dw:q * dw + sw * (ow - 1) + 1:sw] += dcols[:, :, p, q]
+        return dxp[:, :, ph:ph + h, pw:pw + wd], dw_
+
+    return y, grads
+
+
+CONV_CASES = [
+    # n, c_in, h, w, c_out, k, stride, padding, dilation, groups
+    (1, 1, 1, 1, 1, (1, 1), (1, 1), (0, 0), (1, 1), 1),
+    (2, 3, 7, 9, 5, (3, 3), (1, 1), (1, 1), (1, 1), 1),
+    (3, 6, 9, 7, 4, (3, 2), (2, 1), (1, 0), (2, 1), 2),
+    (2, 8, 13, 11, 8, (3, 3), (1, 1), (1, 1), (1, 1), 8),
+    (4, 64, 14, 14, 128, (3, 3), (2, 2), (1, 1), (1, 1), 1),
+    (2, 127, 9, 9, 33, (1, 1), (1, 1), (0, 0), (1, 1), 1),
+    (8, 32, 28, 28, 64, (5, 5), (1, 1), (2, 2), (1, 1), 1),
+]
+
+
+@pytest.mark.parametrize("n,c_in,h,w,c_out,k,stride,padding,dilation,groups", CONV_CASES)
+def test_conv2d_matches_float64(rng, n, c_in, h, w, c_out, k, stride, padding, dilation, groups):
+    xh = randn(rng, n, c_in, h, w)
+    wh = randn(rng, c_out, c_in // groups, *k)
+    bh = randn(rng, c_out)
+    ref, grads = conv2d_ref64(xh, wh, bh, stride, padding, dilation, groups)
+    x, wt, b = cp.asarray(xh), cp.asarray(wh), cp.asarray(bh)
+    y = poisoned(ref.shape)
+    tfc.conv2d_forward(x, wt, b, stride, padding, dilation, groups, out=y)
+    assert rel_err(cp.asnumpy(y), ref) < 1e-5
+    dyh = randn(rng, *ref.shape)
+    rdx, rdw = grads(dyh)
+    dx = poisoned(xh.shape)
+    dw = poisoned(wh.shape)
+    tfc.conv2d_grad_input(cp.asarray(dyh), wt, xh.shape, stride, padding, dilation, groups, out=dx)
+    tfc.conv2d_grad_weight(x, cp.asarray(dyh), wh.shape, stride, padding, dilation, groups, out=dw)
+    assert rel_err(cp.asnumpy(dx), rdx) < 1e-5
+    assert rel_err(cp.asnumpy(dw), rdw) < 1e-5
+
+
+@pytest.mark.parametrize("n,c_in,h,w,c_out,k,stride,padding,dilation,groups", CONV_CASES[1:5])
+def test_conv2d_matches_torch_cuda(rng, n, c_in, h, w, c_out, k, stride, padding, dilation, groups):
+    torch = _torch_cuda()
+    if torch is None:
+        pytest.skip("torch with CUDA not installed")
+    x = torch.randn(n, c_in, h, w, device="cuda", dtype=torch.float64, requires_grad=True)
+    wt = torch.randn(c_out, c_in // groups, *k, device="cuda", dtype=torch.float64, requires_grad=True)
+    y = torch.nn.functional.conv2d(x, wt, None, stride, padding, dilation, groups)
+    dy = torch.randn_like(y)
+    y.backward(dy)
+    x32, w32, dy32 = x.detach().float(), wt.detach().float(), dy.float()
+    ours = tfc.conv2d_forward(x32, w32, None, stride, padding, dilation, groups)
+    dx = tfc.conv2d_grad_input(dy32, w32, x.shape, stride, padding, dilation, groups)
+    dw = tfc.conv2d_grad_weight(x32, dy32, wt.shape, stride, padding, dilation, groups)
+    torch.cuda.synchronize()
+    assert rel_err(ours.cpu().numpy(), y.detach().cpu().numpy()) < 1e-5
+    assert rel_err(dx.cpu().numpy(), x.grad.cpu().numpy()) < 1e-5
+    assert rel_err(dw.cpu().numpy(), wt.grad.cpu().numpy()) < 1e-5
+
+
+def pool_ref64(x, k, s, p, d, ceil_mode, mode, count_include_pad=True, divisor=None):
+    """float64 max / avg pooling by loops over the (small) output; max also returns indices."""
+    x = np.asarray(x, np.float64)
+    n, c, h, w = x.shape
+
+    def osz(size, kk, ss, pp, dd):
+        span = size + 2 * pp - dd * (kk - 1) - 1
+        o = (-(-span // ss) if ceil_mode else span // ss) + 1
+        return o - 1 if ceil_mode and (o - 1) * ss >= size + pp else o
+
+    oh, ow = osz(h, k[0], s[0], p[0], d[0]), osz(w, k[1], s[1], p[1], d[1])
+    y = np.empty((n, c, oh, ow))
+    idx = np.empty((n, c, oh, ow), np.int64)
+    for i in range(oh):
+        for j in range(ow):
+            if mode == "max":
+                rows = [i * s[0] - p[0] + a * d[0] for a in range(k[0])]
+                cols = [j * s[1] - p[1] + b * d[1] for b in range(k[1])]
+                taps = [(r, q) for r in rows for q in cols if 0 <= r < h and 0 <= q < w]
+                vals = np.stack([x[:, :, r, q] for r, q in taps], -1)
+                best = vals.argmax(-1)
+                y[:, :, i, j] = np.take_along_axis(vals, best[..., None], -1)[..., 0]
+                flat = np.array([r * w + q for r, q in taps])
+                idx[:, :, i, j] = flat[best]
+            else:
+                h0, w0 = i * s[0] - p[0], j * s[1] - p[1]
+                h1, w1 = min(h0 + k[0], h + p[0]), min(w0 + k[1], w + p[1])
+                padded = (h1 - h0) * (w1 - w0)
+                h0, w0, h1, w1 = max(h0, 0), max(w0, 0), min(h1, h), min(w1, w)
+                div = divisor or (padded if count_include_pad else (h1 - h0) * (w1 - w0))
+                y[:, :, i, j] = x[:, :, h0:h1, w0:w1].sum((2, 3)) / div
+    return y, idx
+
+
+@pytest.mark.parametrize("shape,k,s,p,d,ceil_mode", [
+    ((2, 3, 7, 9), (2, 2), (2, 2), (0, 0), (1, 1), False),
+    ((1, 4, 9, 8), (3, 3), (2, 2), (1, 1), (1, 1), True),
+    ((2, 2, 11, 10), (3, 2), (2, 1), (1, 1), (2, 1), False),
+    ((8, 64, 56, 56), (3, 3), (2, 2), (1, 1), (1, 1), False),
+])
+def test_max_pool2d_matches_float64(rng, shape, k, s, p, d, ceil_mode):
+    xh = randn(rng, *shape)
+    ref, ridx = pool_ref64(xh, k, s, p, d, ceil_mode, "max")
+    y, idx = tfc.max_pool2d_forward(cp.asarray(xh), k, s, p, d, ceil_mode)
+    assert rel_err(cp.asnumpy(y), ref) == 0
+    assert (cp.asnumpy(idx) == ridx).all()
+    dyh = randn(rng, *ref.shape)
+    rdx = np.zeros(xh.shape)
+    n, c = shape[:2]
+    flat = rdx.reshape(n, c, -1)
+    for a in range(n):
+        for b in range(c):
+            np.add.at(flat[a, b], ridx[a, b].ravel(), dyh[a, b].ravel())
+    dx = tfc.max_pool2d_backward(cp.asarray(dyh), idx, shape, k, s, p, d)
+    assert rel_err(cp.asnumpy(dx), rdx) < 1e-6
+
+
+@pytest.mark.parametrize("shape,k,s,p,ceil_mode,include_pad,divisor", [
+    ((2, 3, 7, 9), (2, 2), (2, 2), (0, 0), False, True, None),
+    ((1, 4, 9, 8), (3, 3), (2, 2), (1, 1), True, False, None),
+    ((2, 2, 10, 11), (3, 2), (1, 2), (1, 0), False, True, 5),
+])
+def test_avg_pool2d_matches_float64(rng, shape, k, s, p, ceil_mode, include_pad, divisor):
+    xh = randn(rng, *shape)
+    ref, _ = pool_ref64(xh, k, s, p, (1, 1), ceil_mode, "avg", include_pad, divisor)
+    y = tfc.avg_pool2d_forward(cp.asarray(xh), k, s, p, ceil_mode, include_pad, divisor)
+    assert rel_err(cp.asnumpy(y), ref) < 1e-6
+    torch = _torch_cuda()
+    if torch is not None:
+        xt = torch.from_numpy(xh).double().cuda().requires_grad_(True)
+        yt = torch.nn.functional.avg_pool2d(xt, k, s, p, ceil_mode, include_pad, divisor)
+        dy = torch.randn_like(yt)
+        yt.backward(dy)
+        dx = tfc.avg_pool2d_backward(dy.float(), shape, k, s, p, include_pad, divisor)
+        torch.cuda.synchronize()
+        assert rel_err(dx.cpu().numpy(), xt.grad.cpu().numpy()) < 1e-6
+
+
+def attention_ref64(q, k, v, mask, causal, scale, dout):
+    """float64 attention with its gradients; fully masked rows give zeros (our convention)."""
+    q, k, v, dout = (np.asarray(t, np.float64) for t in (q, k, v, dout))
+    s = np.einsum("bhle,bhse->bhls", q, k) * scale
+    L, S = s.shape[-2:]
+    allowed = np.ones(s.shape, bool)
+    if causal:
+        allowed &= np.tril(np.ones((L, S), bool))
+    if mask is not None:
+        if mask.dtype == np.bool_:
+            allowed &= np.broadcast_to(mask, s.shape)
+        else:
+            s = s + np.broadcast_to(mask, s.shape)
+            allowed &= np.isfinite(np.broadcast_to(mask, s.shape))
+    s = np.where(allowed, s, -np.inf)
+    m = s.max(-1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    e = np.where(allowed, np.exp(s - m), 0.0)
+    z = e.sum(-1, keepdims=True)
+    p = np.where(z > 0, e / np.where(z > 0, z, 1), 0.0)
+    o = p @ v
+    lse = np.where(z[..., 0] > 0, m[..., 0] + np.log(np.where(z[..., 0] > 0, z[..., 0], 1)), -np.inf)
+    dv = np.einsum("bhls,bhle->bhse", p, dout)
+    dp = np.einsum("bhle,bhse->bhls", dout, v)
+    ds = p * (dp - (dout * o).sum(-1, keepdims=True))
+    dq = np.einsum("bhls,bhse->bhle", ds, k) * scale
+    dk = np.einsum("bhls,bhle->bhse", ds, q) * scale
+    return o, lse, dq, dk, dv
+
+
+@pytest.mark.parametrize("b,h,l,s,e,causal,mask_kind", [
+    (1, 1, 1, 1, 8, False, None),
+    (2, 3, 37, 45, 20, False, None),
+    (1, 2, 70, 33, 40, True, "float"),
+    (2, 1, 19, 50, 100, False, "bool"),
+    (1, 2, 129, 129, 128, True, None),
+    (2, 4, 256, 200, 64, False, "float"),
+    (1, 2, 300, 300, 64, True, "bool"),
+])
+def test_attention_matches_float64(rng, b, h, l, s, e, causal, mask_kind):
+    qh, kh, vh, doh = (randn(rng, b, h, n, e) for n in (l, s, s, l))
+    mask = None
+    if mask_kind == "float":
+        mask = randn(rng, b, 1, l, s)
+        mask[rng.random(mask.shape) < 0.1] = -np.inf
+    elif mask_kind == "bool":
+        mask = rng.random((l, s)) < 0.7
+        if l > 3:
+            mask[2] = False  # a query that sees nothing
+    scale = 1.0 / np.sqrt(e)
+    ro, rlse, rdq, rdk, rdv = attention_ref64(qh, kh, vh, mask, causal, scale, doh)
+    q, k, v, do = (cp.asarray(t) for t in (qh, kh, vh, doh))
+    dmask = None if mask is None else cp.asarray(mask)
+    o, lse = tfc.attention_forward(q, k, v, dmask, causal)
+    assert rel_err(cp.asnumpy(o), ro) < 1e-5
+    got_lse = cp.asnumpy(lse)
+    fin = np.isfinite(rlse)
+    assert (np.isfinite(got_lse) == fin).all()
+    assert rel_err(got_lse[fin], rlse[fin]) < 1e-6
+    dq, dk, dv = tfc.attention_backward(do, q, k, v, o, lse, dmask, causal)
+    assert rel_err(cp.asnumpy(dq), rdq) < 1e-5
+    assert rel_err(cp.asnumpy(dk), rdk) < 1e-5
+    assert rel_err(cp.asnumpy(dv), rdv) < 1e-5
+
+
+def test_attention_strided_blhe_views(rng):
+    b, l, h, e = 2, 77, 3, 64
+    qh, kh, vh = (randn(rng, b, l, h, e) for _ in range(3))
+    q, k, v = (cp.asarray(t).transpose(0, 2, 1, 3) for t in (qh, kh, vh))  # (B, H, L, E) views
+    ro, _, _, _, _ = attention_ref64(*(t.transpose(0, 2, 1, 3) for t in (qh, kh, vh)), None, True, 1 / np.sqrt(e),
+                                     np.zeros((b, h, l, e), np.float32))
+    o, _ = tfc.attention_forward(q, k, v, None, True)
+    assert rel_err(cp.asnumpy(o), ro) < 1e-5
+
+
+def test_attention_matches_torch_sdpa(rng):
+    torch = _torch_cuda()
+    if torch is None:
+        pytest.skip("torch with CUDA not installed")
+    b, h, l, s, e = 2, 4, 200, 333, 64
+    q = torch.randn(b, h, l, e, device="cuda", dtype=torch.float64, requires_grad=True)
+    k = torch.randn(b, h, s, e, device="cuda", dtype=torch.float64, requires_grad=True)
+    v = torch.randn(b, h, s, e, device="cuda", dtype=torch.float64, requires_grad=True)
+    y = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+    dy = torch.randn_like(y)
+    y.backward(dy)
+    q32, k32, v32 = (t.detach().float() for t in (q, k, v))
+    o, lse = tfc.attention_forward(q32, k32, v32, None, True)
+    dq, dk, dv = tfc.attention_backward(dy.float(), q32, k32, v32, o, lse, None, True)
+    torch.cuda.synchronize()
+    assert rel_err(o.cpu().numpy(), y.detach().cpu().numpy()) < 1e-5
+    for ours, ref in ((dq, q.grad), (dk, k.grad), (dv, v.grad)):
+        assert rel_err(ours.cpu().numpy(), ref.cpu().numpy()) < 1e-5

@@ -8,27 +8,9 @@ import itertools
 import numpy as np
 import pytest
 
-import tensorforge
 from tensorforge import _C
 
-ISAS = [isa for isa in ("baseline", "avx2", "avx512") if isa in _C.compiled_isas()]
-ISAS = [isa for isa in ISAS if ["baseline", "avx2", "avx512"].index(isa) <= ["baseline", "avx2", "avx512"].index(_C.best_isa())]
-
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    old = _C.active_isa()
-    assert _C.set_active_isa(request.param) == request.param
-    yield request.param
-    _C.set_active_isa(old)
-
-
-@pytest.fixture(params=[1, 2], ids=lambda n: f"{n}thr")
-def threads(request):
-    old = tensorforge.get_num_threads()
-    tensorforge.set_num_threads(request.param)
-    yield request.param
-    tensorforge.set_num_threads(old)
+from isa_threads import ISAS, isa, threads  # noqa: F401 - fixtures
 
 
 def operand(rng, rows, cols, dtype, transposed, pad=0):

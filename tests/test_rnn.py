@@ -332,3 +332,15 @@ def test_backward_twice_with_retain_graph(kind, rng):
     first = x.grad.numpy().copy()
     (out * seed).sum().backward()
     assert_close(x.grad.numpy(), 2 * first, 1e-14)
+
+
+@pytest.mark.parametrize("kind", CELL_KINDS)
+def test_no_grad_forward_matches(kind, rng):
+    cls, kw = KINDS[kind]
+    model = getattr(nn, cls)(3, 4, num_layers=2, **kw).double()
+    x = tf.tensor(random_array(rng, (5, 2, 3)))
+    with_graph = model(x)[0]
+    with tf.no_grad():
+        without = model(x)[0]
+    assert with_graph.requires_grad and not without.requires_grad
+    np.testing.assert_array_equal(with_graph.detach().numpy(), without.numpy())

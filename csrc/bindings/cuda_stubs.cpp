@@ -23,5 +23,34 @@ void gemm(const GemmShape&, float, uintptr_t, uintptr_t, float, uintptr_t, const
 }
 void adam_step(const AdamArgs&, uintptr_t, int64_t, int64_t, uintptr_t) { not_built("cuda adam_step"); }
 uintptr_t cached_device_table(const int64_t*, int64_t) { not_built("cached_device_table"); }
+void conv2d_forward(const Conv2dShape&, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t) {
+    not_built("cuda conv2d_forward");
+}
+void conv2d_grad_input(const Conv2dShape&, uintptr_t, uintptr_t, uintptr_t, uintptr_t) {
+    not_built("cuda conv2d_grad_input");
+}
+void conv2d_grad_weight(const Conv2dShape&, uintptr_t, uintptr_t, uintptr_t, uintptr_t) {
+    not_built("cuda conv2d_grad_weight");
+}
+void max_pool2d_forward(const Pool2dShape&, uintptr_t, uintptr_t, uintptr_t, uintptr_t) {
+    not_built("cuda max_pool2d_forward");
+}
+void max_pool2d_backward(const Pool2dShape&, uintptr_t, uintptr_t, uintptr_t, uintptr_t) {
+    not_built("cuda max_pool2d_backward");
+}
+void avg_pool2d_forward(const Pool2dShape&, bool, int64_t, uintptr_t, uintptr_t, uintptr_t) {
+    not_built("cuda avg_pool2d_forward");
+}
+void avg_pool2d_backward(const Pool2dShape&, bool, int64_t, uintptr_t, uintptr_t, uintptr_t) {
+    not_built("cuda avg_pool2d_backward");
+}
+void attention_forward(const AttentionArgs&, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t,
+                       uintptr_t) {
+    not_built("cuda attention_forward");
+}
+void attention_backward(const AttentionArgs&, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t,
+                        uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t) {
+    not_built("cuda attention_backward");
+}
 
 }  // namespace tf::cuda

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -85,6 +86,20 @@ template <class T>
 inline T __ldcs(const T* p) { return *p; }
 template <class T>
 inline void __stcg(T* p, T v) { *p = v; }
+
+// Atomics (compare-and-swap on the CPU, visible to TSan) and the memset the launchers use.
+inline float atomicAdd(float* p, float v) {
+    float old, want;
+    __atomic_load(p, &old, __ATOMIC_RELAXED);
+    do {
+        want = old + v;
+    } while (!__atomic_compare_exchange(p, &old, &want, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
+    return old;
+}
+inline cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t = nullptr) {
+    std::memset(p, value, bytes);
+    return cudaSuccess;
+}
 
 namespace tf_emu {
 

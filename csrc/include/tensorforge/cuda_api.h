@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <string>
 
+#include <tensorforge/conv2d.h>
 #include <tensorforge/gemm.h>
+#include <tensorforge/pool2d.h>
 
 namespace tf::cuda {
 
@@ -57,5 +59,54 @@ void adam_step(const AdamArgs& args, uintptr_t table, int64_t num_tensors, int64
 // are in place before anything enqueued afterwards on any stream. Up to 64 tables per device are
 // kept; evicting one synchronizes the device before freeing it (kernels may still read it).
 uintptr_t cached_device_table(const int64_t* host, int64_t count);
+
+// ---- conv2d (fp32, NCHW / OIHW, dense; the semantics of tf::cpu::conv2d_* in conv2d.h) ----
+// Implicit GEMM on the device (conv2d_forward.cu, conv2d_grad_input.cu, conv2d_grad_weight.cu).
+// Outputs are write-only; `bias` may be 0. Callers validate shapes (oh / ow consistent with the
+// rest) and that outputs overlap no input. Enqueued on `stream`; returns without waiting.
+// conv2d_grad_weight zeroes dw and adds split-k partial sums atomically when it splits, so its
+// result can differ in the last bits from run to run.
+void conv2d_forward(const Conv2dShape& s, uintptr_t x, uintptr_t w, uintptr_t bias, uintptr_t y, uintptr_t stream);
+void conv2d_grad_input(const Conv2dShape& s, uintptr_t dy, uintptr_t w, uintptr_t dx, uintptr_t stream);
+void conv2d_grad_weight(const Conv2dShape& s, uintptr_t x, uintptr_t dy, uintptr_t dw, uintptr_t stream);
+
+// ---- 2-D pooling (fp32, dense planes; the semantics of tf::cpu::*_pool2d_* in pool2d.h) ----
+// `idx` is a device array of int64 (planes, oh, ow). Backward passes write all of dx, by gather
+// (deterministic). A max window with no in-image tap yields -inf and index -1.
+void max_pool2d_forward(const Pool2dShape& s, uintptr_t x, uintptr_t y, uintptr_t idx, uintptr_t stream);
+void max_pool2d_backward(const Pool2dShape& s, uintptr_t dy, uintptr_t idx, uintptr_t dx, uintptr_t stream);
+void avg_pool2d_forward(const Pool2dShape& s, bool count_include_pad, int64_t divisor_override, uintptr_t x,
+                        uintptr_t y, uintptr_t stream);
+void avg_pool2d_backward(const Pool2dShape& s, bool count_include_pad, int64_t divisor_override, uintptr_t dy,
+                         uintptr_t dx, uintptr_t stream);
+
+// ---- fused attention (fp32, flash style; attention_forward.cu, attention_backward.cu) ----
+// q (batch, heads, l, e), k and v (batch, heads, s, e), o (batch, heads, l, e), each given by its
+// element strides for (batch, head, row) with the last dimension contiguous (so (B, L, H, E)
+// views work without copies). lse is dense float32 (batch, heads, l): the natural-log
+// log-sum-exp of each query's scaled, masked scores, saved by the forward for the backward.
+//   scores[i, j] = scale * q_i . k_j  (+ mask[b, h, i, j] when mask_kind == 1, float32)
+//   masked out: j > i when causal (PyTorch's top-left alignment, tril(ones(l, s))), and where a
+//   boolean mask (mask_kind == 2, uint8: nonzero = take part, PyTorch's convention) is 0.
+//   o_i = softmax_j(scores[i, :]) @ v. A query with every key masked out gets o_i = 0, lse = -inf
+//   and zero gradients (PyTorch's math path gives NaN there).
+// mask_stride (batch, head, query, key) in elements; 0 broadcasts. e <= 128 (dims are padded
+// to 32 / 64 / 128 inside). The backward writes dq, dk, dv (write-only, no accumulation) from
+// q, k, v, o, dout and lse, recomputing the probabilities; it is deterministic (no atomics).
+struct AttnStrides {
+    int64_t b = 0, h = 0, l = 0;
+};
+struct AttentionArgs {
+    int64_t batch = 0, heads = 0, l = 0, s = 0, e = 0;
+    float scale = 1.f;
+    bool causal = false;
+    int mask_kind = 0;  // 0: none, 1: additive float32, 2: boolean uint8
+    int64_t mask_stride[4] = {0, 0, 0, 0};
+    AttnStrides q, k, v, o, dout, dq, dk, dv;
+};
+void attention_forward(const AttentionArgs& a, uintptr_t q, uintptr_t k, uintptr_t v, uintptr_t mask, uintptr_t o,
+                       uintptr_t lse, uintptr_t stream);
+void attention_backward(const AttentionArgs& a, uintptr_t q, uintptr_t k, uintptr_t v, uintptr_t mask, uintptr_t o,
+                        uintptr_t dout, uintptr_t lse, uintptr_t dq, uintptr_t dk, uintptr_t dv, uintptr_t stream);
 
 }  // namespace tf::cuda

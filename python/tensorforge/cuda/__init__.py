@@ -9,6 +9,9 @@ Queries (work in every build, with or without a driver or cupy):
 Kernels, on any array exposing ``__cuda_array_interface__`` (cupy arrays, torch CUDA tensors):
     gemm(a, b, out=None, *, alpha=1.0, beta=0.0, stream=None)
     adamw_step(params, grads, exp_avgs, exp_avg_sqs, *, lr, step, ...)  (adam_step: L2 variant)
+    conv2d_forward / conv2d_grad_input / conv2d_grad_weight   (NCHW float32, implicit GEMM)
+    max_pool2d_forward / max_pool2d_backward / avg_pool2d_forward / avg_pool2d_backward
+    attention_forward / attention_backward   (fused flash-style attention, saves log-sum-exp)
     synchronize()
 
 Kernels run asynchronously on ``stream``: by default torch's current stream for torch tensors,
@@ -31,6 +34,15 @@ __all__ = [
     "gemm",
     "adamw_step",
     "adam_step",
+    "conv2d_forward",
+    "conv2d_grad_input",
+    "conv2d_grad_weight",
+    "max_pool2d_forward",
+    "max_pool2d_backward",
+    "avg_pool2d_forward",
+    "avg_pool2d_backward",
+    "attention_forward",
+    "attention_backward",
 ]
 
 _BUILT_WITHOUT = ("tensorforge was built without CUDA; rebuild with TENSORFORGE_CUDA=ON and nvcc on PATH "
@@ -182,3 +194,162 @@ def adam_step(params, grads, exp_avgs, exp_avg_sqs, *, lr, step, beta1=0.9, beta
               weight_decay=0.0, stream=None):
     """One fused Adam step (torch.optim.Adam's formula: weight decay as L2 added to the gradient)."""
     _adam(params, grads, exp_avgs, exp_avg_sqs, lr, beta1, beta2, eps, weight_decay, step, False, stream)
+
+
+# ---------------------------------------------------------------------------------------------
+# conv2d, pooling, attention (compiled and run under CPU emulation only; never on a GPU yet)
+
+def _pair(v, name):
+    if isinstance(v, bool):
+        raise TypeError(f"{name} must be an int or a pair of ints")
+    if isinstance(v, int):
+        return (v, v)
+    t = tuple(int(x) for x in v)
+    if len(t) != 2:
+        raise ValueError(f"{name} must be an int or a pair of ints, got {v!r}")
+    return t
+
+
+def _empty_like_lib(like, shape, dtype="float32"):
+    """A new uninitialised array of `like`'s library (torch or cupy) on its device."""
+    if _is_torch(like):
+        import torch
+        return torch.empty(tuple(shape), dtype=getattr(torch, dtype), device=like.device)
+    cupy = _import_cupy("allocating an output")
+    return cupy.empty(tuple(shape), dtype=getattr(cupy, dtype))
+
+
+def _shape(x, what):
+    try:
+        return tuple(int(d) for d in x.shape)
+    except (AttributeError, TypeError):
+        raise TypeError(f"{what} must be a CUDA array (cupy array or torch CUDA tensor), got {type(x).__name__}") from None
+
+
+def _conv_out(size, k, s, p, d):
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def conv2d_forward(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, out=None, stream=None):
+    """y = conv2d(input, weight) + bias (PyTorch's cross-correlation) on NCHW float32 CUDA arrays; returns y."""
+    stride, padding, dilation = _pair(stride, "stride"), _pair(padding, "padding"), _pair(dilation, "dilation")
+    if out is None:
+        _require_available("conv2d_forward")
+        n, _, h, w = _shape(input, "input")
+        c_out, _, kh, kw = _shape(weight, "weight")
+        out = _empty_like_lib(input, (n, c_out, _conv_out(h, kh, stride[0], padding[0], dilation[0]),
+                                      _conv_out(w, kw, stride[1], padding[1], dilation[1])))
+    _C.cuda_conv2d_forward(input, weight, bias, out, stride, padding, dilation, int(groups),
+                           stream=_stream_arg(stream, (input, weight, out)))
+    return out
+
+
+def conv2d_grad_input(grad_output, weight, input_shape, stride=1, padding=0, dilation=1, groups=1, *, out=None,
+                      stream=None):
+    """The gradient of conv2d with respect to its input (of shape `input_shape`); returns it."""
+    stride, padding, dilation = _pair(stride, "stride"), _pair(padding, "padding"), _pair(dilation, "dilation")
+    if out is None:
+        _require_available("conv2d_grad_input")
+        out = _empty_like_lib(grad_output, tuple(input_shape))
+    _C.cuda_conv2d_grad_input(grad_output, weight, out, stride, padding, dilation, int(groups),
+                              stream=_stream_arg(stream, (grad_output, weight, out)))
+    return out
+
+
+def conv2d_grad_weight(input, grad_output, weight_shape, stride=1, padding=0, dilation=1, groups=1, *, out=None,
+                       stream=None):
+    """The gradient of conv2d with respect to its weight (of shape `weight_shape`); returns it. The bias
+    gradient is grad_output.sum((0, 2, 3))."""
+    stride, padding, dilation = _pair(stride, "stride"), _pair(padding, "padding"), _pair(dilation, "dilation")
+    if out is None:
+        _require_available("conv2d_grad_weight")
+        out = _empty_like_lib(input, tuple(weight_shape))
+    _C.cuda_conv2d_grad_weight(input, grad_output, out, stride, padding, dilation, int(groups),
+                               stream=_stream_arg(stream, (input, grad_output, out)))
+    return out
+
+
+def _pool_out(size, k, s, p, d, ceil_mode):
+    span = size + 2 * p - d * (k - 1) - 1
+    o = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (o - 1) * s >= size + p:
+        o -= 1
+    return o
+
+
+def _pool_args(kernel_size, stride, padding, dilation):
+    k = _pair(kernel_size, "kernel_size")
+    s = k if stride is None or (not isinstance(stride, int) and len(tuple(stride)) == 0) else _pair(stride, "stride")
+    return k, s, _pair(padding, "padding"), _pair(dilation, "dilation")
+
+
+def max_pool2d_forward(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *, stream=None):
+    """Max pooling (PyTorch's max_pool2d); returns (out, indices) with int64 flat in-plane indices."""
+    k, s, p, d = _pool_args(kernel_size, stride, padding, dilation)
+    _require_available("max_pool2d_forward")
+    n, c, h, w = _shape(input, "input")
+    shape = (n, c, _pool_out(h, k[0], s[0], p[0], d[0], ceil_mode), _pool_out(w, k[1], s[1], p[1], d[1], ceil_mode))
+    out, idx = _empty_like_lib(input, shape), _empty_like_lib(input, shape, "int64")
+    _C.cuda_max_pool2d_forward(input, out, idx, k, s, p, d, stream=_stream_arg(stream, (input,)))
+    return out, idx
+
+
+def max_pool2d_backward(grad_output, indices, input_shape, kernel_size, stride=None, padding=0, dilation=1, *,
+                        stream=None):
+    """The gradient of max pooling with respect to its input (of shape `input_shape`)."""
+    k, s, p, d = _pool_args(kernel_size, stride, padding, dilation)
+    _require_available("max_pool2d_backward")
+    dx = _empty_like_lib(grad_output, tuple(input_shape))
+    _C.cuda_max_pool2d_backward(grad_output, indices, dx, k, s, p, d, stream=_stream_arg(stream, (grad_output,)))
+    return dx
+
+
+def avg_pool2d_forward(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                       divisor_override=None, *, stream=None):
+    """Average pooling (PyTorch's avg_pool2d)."""
+    k, s, p, _ = _pool_args(kernel_size, stride, padding, 1)
+    _require_available("avg_pool2d_forward")
+    n, c, h, w = _shape(input, "input")
+    out = _empty_like_lib(input, (n, c, _pool_out(h, k[0], s[0], p[0], 1, ceil_mode),
+                                  _pool_out(w, k[1], s[1], p[1], 1, ceil_mode)))
+    _C.cuda_avg_pool2d_forward(input, out, k, s, p, bool(count_include_pad), divisor_override,
+                               stream=_stream_arg(stream, (input,)))
+    return out
+
+
+def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0, count_include_pad=True,
+                        divisor_override=None, *, stream=None):
+    """The gradient of average pooling with respect to its input (of shape `input_shape`)."""
+    k, s, p, _ = _pool_args(kernel_size, stride, padding, 1)
+    _require_available("avg_pool2d_backward")
+    dx = _empty_like_lib(grad_output, tuple(input_shape))
+    _C.cuda_avg_pool2d_backward(grad_output, dx, k, s, p, bool(count_include_pad), divisor_override,
+                                stream=_stream_arg(stream, (grad_output,)))
+    return dx
+
+
+def attention_forward(query, key, value, attn_mask=None, is_causal=False, scale=None, *, stream=None):
+    """Fused attention, softmax(scale * q k^T + mask) v, on float32 (B, H, L, E) / (B, H, S, E) CUDA arrays
+    (any strides with a contiguous last dim, E <= 128). attn_mask: None, float32 (added) or bool (True =
+    attend), broadcastable to (B, H, L, S); is_causal masks keys j > i (PyTorch's convention); scale
+    defaults to 1/sqrt(E). Returns (out, lse) with lse the (B, H, L) log-sum-exp for the backward. A query
+    whose keys are all masked gets zeros (PyTorch's math path gives NaN)."""
+    _require_available("attention_forward")
+    b, h, l, e = _shape(query, "query")
+    out = _empty_like_lib(query, (b, h, l, e))
+    lse = _empty_like_lib(query, (b, h, l))
+    _C.cuda_attention_forward(query, key, value, attn_mask, out, lse, scale=scale, is_causal=bool(is_causal),
+                              stream=_stream_arg(stream, (query,)))
+    return out, lse
+
+
+def attention_backward(grad_out, query, key, value, out, lse, attn_mask=None, is_causal=False, scale=None, *,
+                       stream=None):
+    """Gradients (grad_query, grad_key, grad_value) of attention_forward, recomputed from its out and lse."""
+    _require_available("attention_backward")
+    dq = _empty_like_lib(query, _shape(query, "query"))
+    dk = _empty_like_lib(query, _shape(key, "key"))
+    dv = _empty_like_lib(query, _shape(value, "value"))
+    _C.cuda_attention_backward(query, key, value, attn_mask, out, grad_out, lse, dq, dk, dv, scale=scale,
+                               is_causal=bool(is_causal), stream=_stream_arg(stream, (query,)))
+    return dq, dk, dv

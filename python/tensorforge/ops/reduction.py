@@ -5,8 +5,7 @@ import numpy as np
 
 from .._backend import xp
 from ..autograd.function import Node
-from ..autograd.grad_mode import state
-from ..tensor import edge, make
+from ..tensor import make
 from ._common import norm_dim, norm_dims, record_unary
 
 _ndarray = np.ndarray

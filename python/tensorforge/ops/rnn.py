@@ -17,6 +17,7 @@ GEMM packs fastest); the backward steps use W_hh as stored.
 import numpy as np
 
 from .. import _C
+from ..autograd import grad_mode
 from ..autograd.function import Function
 from ..tensor import make
 
@@ -109,9 +110,32 @@ def _lstm_affine(hidden, dt):
     return scale, shift
 
 
+def _backward_factors_(p, a, act, c_prev, tanh_c, hidden):
+    """The parts of one step's backward that do not depend on the incoming gradient:
+    dgates = [dc * P_i, dc * P_f, dc * P_g, dh * P_o] and dc += dh * A, with
+    P_i = g i (1 - i), P_f = c_prev f (1 - f), P_g = i (1 - g^2), P_o = tanh(c) o (1 - o),
+    A = o (1 - tanh(c)^2); act holds the activations i, f, g, o."""
+    h2, h3 = 2 * hidden, 3 * hidden
+    np.multiply(act, act, out=p)
+    np.subtract(act, p, out=p)  # s (1 - s) for every gate; the g block is overwritten below
+    p[:, :hidden] *= act[:, h2:h3]
+    if c_prev is None:
+        p[:, hidden:h2] = 0
+    else:
+        p[:, hidden:h2] *= c_prev
+    p[:, h3:] *= tanh_c
+    pg = p[:, h2:h3]
+    np.multiply(act[:, h2:h3], act[:, h2:h3], out=pg)
+    np.subtract(1, pg, out=pg)
+    pg *= act[:, :hidden]
+    np.multiply(tanh_c, tanh_c, out=a)
+    np.subtract(1, a, out=a)
+    a *= act[:, h3:]
+
+
 class _LSTMSequence(Function):
     @staticmethod
-    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, reverse):
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, reverse, track):
         xd, h0d, c0d = _arr(x), _arr(h0), _arr(c0)
         length, batch, _ = xd.shape
         hidden = w_ih.shape[0] // 4
@@ -121,92 +145,60 @@ class _LSTMSequence(Function):
         bias = None
         if b_ih is not None:
             bias = (b_ih._data + b_hh._data) * scale
-        gates = _input_projection(xd, _transposed(w_ih._data, scale), bias)  # i, f, g, o
+        gates = _input_projection(xd, (w_ih._data * scale[:, None]).T, bias)  # i, f, g, o
         whh_t = _transposed(w_hh._data, scale)
         n_seq = length * batch * out_size
         flat = np.empty(n_seq + batch * hidden, dt)  # hidden states (L, N, out_size), then c_n (N, H)
         seq = flat[:n_seq].reshape(length, batch, out_size)
-        cells = np.empty((length, batch, hidden), dt)
-        tanh_c = np.empty((length, batch, hidden), dt)
+        cells = (np.empty((batch, hidden), dt), np.empty((batch, hidden), dt))  # c_t and c_{t-1}, alternating
+        tanh_c = np.empty((batch, hidden), dt)
         # with projections, o * tanh(c) before W_hr (the weight gradient of W_hr needs it)
         raw = seq if w_hr is None else np.empty((length, batch, hidden), dt)
         whr_t = None if w_hr is None else _transposed(w_hr._data)
         tmp = np.empty((batch, hidden), dt)
+        # backward factors, filled while each step's values are in cache (see _backward_factors_)
+        factors = np.empty_like(gates) if track else None
+        dc_factor = np.empty((length, batch, hidden), dt) if track else None
         h2, h3 = 2 * hidden, 3 * hidden
         h_prev, c_prev = h0d, c0d
-        for t in _steps(length, reverse):
+        for k, t in enumerate(_steps(length, reverse)):
             g = gates[t]
             if h_prev is not None:
                 _C.gemm(h_prev, whh_t, g, beta=1.0)
             np.tanh(g, out=g)
             g *= scale
             g += shift
-            c = cells[t]
+            c = cells[k % 2]
             if c_prev is None:
                 np.multiply(g[:, :hidden], g[:, h2:h3], out=c)
             else:
                 np.multiply(g[:, hidden:h2], c_prev, out=c)
                 np.multiply(g[:, :hidden], g[:, h2:h3], out=tmp)
                 c += tmp
-            np.tanh(c, out=tanh_c[t])
-            np.multiply(g[:, h3:], tanh_c[t], out=raw[t])
+            np.tanh(c, out=tanh_c)
+            np.multiply(g[:, h3:], tanh_c, out=raw[t])
             if whr_t is not None:
                 _C.gemm(raw[t], whr_t, seq[t])
+            if track:
+                _backward_factors_(factors[t], dc_factor[t], g, c_prev, tanh_c, hidden)
             h_prev, c_prev = seq[t], c
         flat[n_seq:] = c_prev.reshape(-1)
         out = make(flat)
         ctx.save_for_backward(x, w_ih, w_hh, out)
-        ctx.arrays = (xd, h0d, c0d, np.ascontiguousarray(w_ih._data), np.ascontiguousarray(w_hh._data), gates,
-                      cells, tanh_c, raw, None if w_hr is None else np.ascontiguousarray(w_hr._data))
+        ctx.arrays = (xd, h0d, np.ascontiguousarray(w_ih._data), np.ascontiguousarray(w_hh._data),
+                      gates[..., hidden:h2], factors, dc_factor, raw,
+                      None if w_hr is None else np.ascontiguousarray(w_hr._data))
         ctx.has_bias = b_ih is not None
         ctx.reverse = reverse
         ctx.out_size = out_size
         return out
 
     @staticmethod
-    def _step_factors(gates, cells, tanh_c, c0, reverse):
-        """Everything of the backward that does not depend on the incoming gradient, for all steps
-        at once: dgates = [dc * P_i, dc * P_f, dc * P_g, dh * P_o] and dc += dh * A with
-        P_i = g i (1 - i), P_f = c_prev f (1 - f), P_g = i (1 - g^2), P_o = tanh(c) o (1 - o),
-        A = o (1 - tanh(c)^2)."""
-        hidden = cells.shape[2]
-        i, f = gates[..., :hidden], gates[..., hidden:2 * hidden]
-        g, o = gates[..., 2 * hidden:3 * hidden], gates[..., 3 * hidden:]
-        p = np.empty_like(gates)
-        pi, pf = p[..., :hidden], p[..., hidden:2 * hidden]
-        pg, po = p[..., 2 * hidden:3 * hidden], p[..., 3 * hidden:]
-        np.subtract(1, i, out=pi)
-        pi *= i
-        pi *= g
-        np.subtract(1, f, out=pf)
-        pf *= f
-        if reverse:
-            pf[:-1] *= cells[1:]
-            last = -1
-        else:
-            pf[1:] *= cells[:-1]
-            last = 0
-        if c0 is None:
-            pf[last] = 0
-        else:
-            pf[last] *= c0
-        np.multiply(g, g, out=pg)
-        np.subtract(1, pg, out=pg)
-        pg *= i
-        np.subtract(1, o, out=po)
-        po *= o
-        po *= tanh_c
-        a = tanh_c * tanh_c
-        np.subtract(1, a, out=a)
-        a *= o
-        return p, a
-
-    @staticmethod
     def backward(ctx, grad):
-        xd, h0d, c0d, wih, whh, gates, cells, tanh_c, raw, whr = ctx.arrays
+        xd, h0d, wih, whh, forget, p, a, raw, whr = ctx.arrays
         flat = ctx.saved_tensors[3]._data
         reverse = ctx.reverse
-        length, batch, hidden = cells.shape
+        length, batch, hidden = forget.shape
         out_size = ctx.out_size
         n_seq = length * batch * out_size
         seq = flat[:n_seq].reshape(length, batch, out_size)
@@ -214,9 +206,8 @@ class _LSTMSequence(Function):
         g = grad._data
         dh_all = np.array(g[:n_seq].reshape(length, batch, out_size), dtype=dt, order="C", copy=True)
         dc = np.array(g[n_seq:].reshape(batch, hidden), dtype=dt, order="C", copy=True)
-        p, a = _LSTMSequence._step_factors(gates, cells, tanh_c, c0d, reverse)
         p4 = p.reshape(length, batch, 4, hidden)
-        dpre = np.empty_like(gates)
+        dpre = np.empty_like(p)
         d4 = dpre.reshape(length, batch, 4, hidden)
         tmp = np.empty((batch, hidden), dt)
         draw = None if whr is None else np.empty((batch, hidden), dt)
@@ -234,7 +225,7 @@ class _LSTMSequence(Function):
             dc += tmp
             np.multiply(dc3, p4[t, :, :3], out=d4[t, :, :3])
             np.multiply(dh, p[t, :, h3:], out=dpre[t, :, h3:])
-            dc *= gates[t, :, hidden:2 * hidden]
+            dc *= forget[t]
             later = t
         need = ctx.needs_input_grad
         gx, gwih = _input_grads(ctx, dpre, xd, wih)
@@ -252,7 +243,7 @@ class _LSTMSequence(Function):
         if whr is not None and need[7]:
             gwhr = np.empty(whr.shape, dt)
             _C.gemm(dh_all.reshape(-1, out_size).T, raw.reshape(-1, hidden), gwhr)
-        return _wrap(gx, gh0, gc0, gwih, gwhh, gb, gb2, gwhr) + (None,)
+        return _wrap(gx, gh0, gc0, gwih, gwhh, gb, gb2, gwhr) + (None, None)
 
 
 class _GRUSequence(Function):
@@ -270,7 +261,7 @@ class _GRUSequence(Function):
             bias = b_ih._data.copy()
             bias[:h2] += b_hh._data[:h2]
             b_hn = b_hh._data[h2:]
-        gates = _input_projection(xd, _transposed(wih), bias)  # r, z, n: input parts, then activations
+        gates = _input_projection(xd, wih.T, bias)  # r, z, n: input parts, then activations
         hn = np.empty((length, batch, hidden), dt)  # W_hn h + b_hn per step
         out_seq = np.empty((length, batch, hidden), dt)
         hh = np.empty((batch, 3 * hidden), dt)
@@ -378,7 +369,7 @@ class _RNNSequence(Function):
         wih, whh = np.ascontiguousarray(w_ih._data), np.ascontiguousarray(w_hh._data)
         whh_t = _transposed(whh)
         bias = None if b_ih is None else b_ih._data + b_hh._data
-        pre = _input_projection(xd, _transposed(wih), bias)
+        pre = _input_projection(xd, wih.T, bias)
         out_seq = np.empty((length, batch, hidden), xd.dtype)
         h_prev = h0d
         for t in _steps(length, reverse):
@@ -433,7 +424,9 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, w_
     """One LSTM layer in one direction over x (L, N, in), optionally with projections (w_hr):
     returns the hidden states in time order (L, N, H or proj_size) and c_n (N, H), two views of
     the fused node's one output."""
-    flat = _LSTMSequence.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, reverse)
+    track = grad_mode.state.enabled and any(t is not None and t.requires_grad
+                                            for t in (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr))
+    flat = _LSTMSequence.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, reverse, track)
     length, batch = x.shape[0], x.shape[1]
     out_size = w_hh.shape[1]
     n_seq = length * batch * out_size
