@@ -211,3 +211,11 @@ def test_max_pool_backward_binding_rejects_bad_indices():
     dy = np.ones((1, 1, 2, 2))
     with pytest.raises(ValueError, match="outside the 4x4 input plane"):
         _C.max_pool2d_backward(dy, np.full((1, 1, 2, 2), 16, np.int64), np.empty((1, 1, 4, 4)))
+
+
+def test_stride_forms(rng):
+    t = tf.tensor(random_array(rng, (1, 2, 6, 7)))
+    ref = F.max_pool2d(t, 2).numpy()
+    for stride in (None, (), [], 2, (2, 2), np.int64(2)):
+        np.testing.assert_array_equal(F.max_pool2d(t, 2, stride=stride).numpy(), ref)
+    assert F.avg_pool2d(t, (2, 3), stride=(1, np.int64(2))).shape == (1, 2, 5, 3)

@@ -77,6 +77,7 @@ void forward(const py::array& x, const py::array& w, const std::optional<py::arr
     require_same_dtype(x, y, "input", "out");
     require_writeable(y, "out");
     require_no_overlap(y, x, "out", "input");
+    require_no_overlap(y, w, "out", "weight");
     const Conv2dShape s = conv_shape(x, w, y, stride, padding, dilation, groups);
     if (bias) {
         require_ndim(*bias, 1, 1, "bias");
@@ -101,6 +102,7 @@ void grad_input(const py::array& dy, const py::array& w, py::array& dx, Pair str
     require_same_dtype(dy, dx, "grad_output", "grad_input");
     require_writeable(dx, "grad_input");
     require_no_overlap(dx, dy, "grad_input", "grad_output");
+    require_no_overlap(dx, w, "grad_input", "weight");
     const Conv2dShape s = conv_shape(dx, w, dy, stride, padding, dilation, groups);
     if (dx.size() == 0) return;
     py::gil_scoped_release nogil;

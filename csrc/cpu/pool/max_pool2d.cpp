@@ -17,6 +17,11 @@ namespace {
 
 // First tap index >= 0 of an axis: taps sit at start + t * dil for t < k.
 inline void tap_range(int64_t start, int64_t dil, int64_t k, int64_t size, int64_t& t0, int64_t& t1) {
+    if (dil == 1) {  // the common case, without divisions
+        t0 = std::max<int64_t>(-start, 0);
+        t1 = std::max<int64_t>(std::min(k, size - start), 0);
+        return;
+    }
     t0 = start >= 0 ? 0 : (-start + dil - 1) / dil;
     int64_t last = size - 1 - start;  // largest offset still inside
     t1 = last < 0 ? 0 : std::min<int64_t>(k, last / dil + 1);

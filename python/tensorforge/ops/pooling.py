@@ -19,8 +19,8 @@ def _output_size(size, kernel, stride, pad, dilation, ceil_mode):
 
 def _window_args(op, x, kernel_size, stride, padding, dilation, ceil_mode):
     kernel = pair(kernel_size, "kernel_size", op, 1)
-    stride = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) else pair(
-        stride, "stride", op, 1)
+    empty = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)  # PyTorch: default
+    stride = kernel if empty else pair(stride, "stride", op, 1)
     padding = pair(padding, "padding", op, 0)
     dilation = pair(dilation, "dilation", op, 1)
     for k, p, d in zip(kernel, padding, dilation):
