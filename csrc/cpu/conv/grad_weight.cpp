@@ -2,7 +2,8 @@
 // K = c_in/groups * kh * kw, O = c_out/groups, P = oh * ow, on the rows microkernels
 // (rows_microkernel.h), which read their A operand in place as MR rows along the pixels.
 //
-// Work items are blocks of up to DB pixels of one image, split evenly across the thread pool;
+// Work items are blocks of up to DB pixels (of one image, or consecutive images when only the
+// im2col rows are read in place), split evenly across the thread pool;
 // each thread accumulates its own result. Per item and group, the im2col rows of the block are
 // produced into an L2-resident buffer (runs copied from input rows, zeros for padding taps), and
 // the operand with fewer rows is transposed into NR-wide packed slivers (its cost, rows * DB, is
@@ -28,7 +29,7 @@ namespace {
 constexpr int64_t DB = 256;  // pixels per item (a packed dy^T sliver of DB x NR floats fits L1)
 
 struct Plan {
-    int64_t o, k, p, groups, kb, blocks_per_image, items;
+    int64_t o, k, p, groups, kb, blocks_per_image, items;  // items: DB-pixel blocks (see item_pieces)
     int mr, nr;
     bool dy_rows;  // dy rows are the in-place A operand and col is packed (else the reverse)
     int64_t m() const { return dy_rows ? o : k; }  // rows of the per-group accumulator
@@ -36,11 +37,12 @@ struct Plan {
     int64_t nsl() const { return (n() + nr - 1) / nr; }
 };
 
-// dst (rows x len, row stride len) = im2col rows [row0, row0 + rows) of image xb for output pixels [pix0, pix0 + len).
+// dst (rows x len, row stride ld) = im2col rows [row0, row0 + rows) of image xb for output pixels [pix0, pix0 + len).
 template <typename T>
-void im2col_block(const Conv2dShape& s, const T* xb, int64_t row0, int64_t rows, int64_t pix0, int64_t len, T* dst) {
+void im2col_block(const Conv2dShape& s, const T* xb, int64_t row0, int64_t rows, int64_t pix0, int64_t len, T* dst,
+                  int64_t ld) {
     const int64_t taps = s.kh * s.kw;
-    for (int64_t rr = 0; rr < rows; ++rr, dst += len) {
+    for (int64_t rr = 0; rr < rows; ++rr, dst += ld) {
         const int64_t row = row0 + rr, c = row / taps, p = (row % taps) / s.kw, q = row % s.kw;
         const T* plane = xb + c * s.h * s.w;
         for (int64_t t = 0; t < len;) {
@@ -59,11 +61,11 @@ double operand_cost(int64_t m, int64_t n, int mr, int nr) {
     return double((m + mr - 1) / mr) * double((n + nr - 1) / nr) * mr * nr / 16.0 + double(n);
 }
 
-// rows (count x len, row r at src + r * ld) as NR-wide packed slivers [sl][d][lane] = row sl*NR + lane,
-// zero lanes past the last row.
+// rows (count x len, row r at src + r * ld) as NR-wide packed slivers [sl][d][lane] = row sl*NR + lane
+// (sliver sl at dst + sl * sliver_stride), zero lanes past the last row.
 template <typename T>
-void pack_transposed(const T* src, int64_t ld, int64_t count, int64_t len, int nr, T* dst) {
-    for (int64_t sl = 0; sl * nr < count; ++sl, dst += len * nr)
+void pack_transposed(const T* src, int64_t ld, int64_t count, int64_t len, int nr, int64_t sliver_stride, T* dst) {
+    for (int64_t sl = 0; sl * nr < count; ++sl, dst += sliver_stride)
         for (int64_t lane = 0; lane < nr; ++lane) {
             const int64_t r = sl * nr + lane;
             if (r >= count) {
@@ -106,29 +108,55 @@ void multiply(const Plan& pl, const RowsMicrokernel<T>& uk, const T* a, int64_t 
     }
 }
 
+// A run of an item's pixels inside one image: image b, pixels [pix0, pix0 + len), at offset `at` of the block.
+struct Piece {
+    int64_t b, pix0, len, at;
+};
+
+// The pixels of one item. With col rows in place the block's columns may span images (small late
+// layers then still get long microkernel runs); dy rows are read in place, so there a block stays
+// inside one image.
+void item_pieces(const Plan& pl, int64_t n, int64_t item, std::vector<Piece>& out) {
+    out.clear();
+    if (pl.dy_rows) {
+        const int64_t b = item / pl.blocks_per_image, pix0 = (item % pl.blocks_per_image) * DB;
+        out.push_back({b, pix0, std::min(DB, pl.p - pix0), 0});
+        return;
+    }
+    const int64_t c0 = item * DB, c1 = std::min(n * pl.p, c0 + DB);
+    for (int64_t c = c0; c < c1;) {
+        const int64_t b = c / pl.p, pix0 = c % pl.p, len = std::min(pl.p - pix0, c1 - c);
+        out.push_back({b, pix0, len, c - c0});
+        c += len;
+    }
+}
+
 template <typename T>
 void run_item(const Conv2dShape& s, const Plan& pl, const RowsMicrokernel<T>& uk, const T* x, const T* dy,
               int64_t item, bool first, T* acc) {
-    const int64_t b = item / pl.blocks_per_image, pix0 = (item % pl.blocks_per_image) * DB;
-    const int64_t len = std::min(DB, pl.p - pix0);
-    const T* xb = x + b * s.c_in * s.h * s.w;
+    thread_local std::vector<Piece> pieces;
+    item_pieces(pl, s.n, item, pieces);
+    const int64_t len = pieces.back().at + pieces.back().len;
     T* packed = conv_scratch<20, T>(size_t(pl.nsl() * pl.nr * DB));
     for (int64_t g = 0; g < pl.groups; ++g) {
-        const T* dyg = dy + (b * s.c_out + g * pl.o) * pl.p + pix0;
         T* accg = acc + g * pl.m() * pl.n();
-        if (pl.dy_rows) {  // acc_g (O x K) = dy rows @ col^T
+        if (pl.dy_rows) {  // acc_g (O x K) = dy rows @ col^T, one piece
+            const Piece& pc = pieces[0];
             T* col = conv_scratch<21, T>(size_t(pl.k * DB));
-            im2col_block(s, xb, g * pl.k, pl.k, pix0, len, col);
-            pack_transposed(col, len, pl.k, len, pl.nr, packed);
-            multiply(pl, uk, dyg, pl.p, pl.o, len, packed, first, accg);
+            im2col_block(s, x + pc.b * s.c_in * s.h * s.w, g * pl.k, pl.k, pc.pix0, len, col, len);
+            pack_transposed(col, len, pl.k, len, pl.nr, len * pl.nr, packed);
+            multiply(pl, uk, dy + (pc.b * s.c_out + g * pl.o) * pl.p + pc.pix0, pl.p, pl.o, len, packed, first, accg);
             continue;
         }
         // acc_g (K x O) = col rows @ dy^T, KB rows of col at a time
-        pack_transposed(dyg, pl.p, pl.o, len, pl.nr, packed);
+        for (const Piece& pc : pieces)
+            pack_transposed(dy + (pc.b * s.c_out + g * pl.o) * pl.p + pc.pix0, pl.p, pl.o, pc.len, pl.nr, len * pl.nr,
+                            packed + pc.at * pl.nr);
         T* col = conv_scratch<21, T>(size_t(pl.kb * DB));
         for (int64_t k0 = 0; k0 < pl.k; k0 += pl.kb) {
             const int64_t rows = std::min(pl.kb, pl.k - k0);
-            im2col_block(s, xb, g * pl.k + k0, rows, pix0, len, col);
+            for (const Piece& pc : pieces)
+                im2col_block(s, x + pc.b * s.c_in * s.h * s.w, g * pl.k + k0, rows, pc.pix0, pc.len, col + pc.at, len);
             multiply(pl, uk, col, len, rows, len, packed, first, accg + k0 * pl.o);
         }
     }
@@ -145,7 +173,7 @@ void conv2d_rows_grad_weight(const Conv2dShape& s, const T* x, const T* dy, T* d
     pl.dy_rows = operand_cost(pl.o, pl.k, pl.mr, pl.nr) < operand_cost(pl.k, pl.o, pl.mr, pl.nr);
     pl.kb = std::min<int64_t>(8 * pl.mr, (pl.k + pl.mr - 1) / pl.mr * pl.mr);
     pl.blocks_per_image = (pl.p + DB - 1) / DB;
-    pl.items = s.n * pl.blocks_per_image;
+    pl.items = pl.dy_rows ? s.n * pl.blocks_per_image : (s.n * pl.p + DB - 1) / DB;
     const int64_t size = pl.groups * pl.k * pl.o;
     std::vector<T*> partial(std::max(1, get_num_threads()), nullptr);
     const int used = parallel_run(int(std::min<int64_t>(pl.items, get_num_threads())), [&](int tid, int nt) {
