@@ -6,6 +6,7 @@ namespace py = pybind11;
 namespace tf::bind {
 void register_runtime(py::module_& m);
 void register_gemm(py::module_& m);
+void register_activation(py::module_& m);  // bind_activation.cpp: GELU, erf
 void register_adam(py::module_& m);
 void register_conv(py::module_& m);  // bind_conv.cpp: conv2d forward / grad-input / grad-weight
 void register_pool(py::module_& m);  // bind_pool.cpp: max / avg / adaptive-avg pooling
@@ -17,6 +18,7 @@ PYBIND11_MODULE(_C, m) {
     m.doc() = "tensorforge's compiled kernels (CPU, and CUDA where built)";
     tf::bind::register_runtime(m);
     tf::bind::register_gemm(m);
+    tf::bind::register_activation(m);
     tf::bind::register_adam(m);
     tf::bind::register_conv(m);
     tf::bind::register_pool(m);
