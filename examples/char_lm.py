@@ -89,7 +89,7 @@ def main(argv=None):
     ap.add_argument("--arch", choices=["transformer", "lstm"], default="transformer")
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--minutes", type=float, default=10.0, help="stop training after this long")
-    ap.add_argument("--context", type=int, default=128)
+    ap.add_argument("--context", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
