@@ -5,7 +5,6 @@ Submodule names follow torch.nn.TransformerEncoderLayer (self_attn, linear1, dro
 norm1, norm2, dropout1, dropout2), so its state_dict loads. batch_first defaults to True (the
 project's convention); is_causal=True without src_mask applies the causal mask.
 """
-from .. import functional as F
 from .activation import GELU, ReLU
 from .attention import MultiheadAttention
 from .dropout import Dropout
