@@ -15,25 +15,9 @@ from tensorforge import _C
 from tensorforge.autograd import gradcheck
 from helpers import assert_close, random_array, to_torch, torch_module
 
-_ORDER = ["baseline", "avx2", "avx512"]
-ISAS = [i for i in _C.compiled_isas() if _ORDER.index(i) <= _ORDER.index(_C.best_isa())]
+from isa_threads import isa, threads  # noqa: F401 - fixtures
+
 TOL = {np.float32: 2e-5, np.float64: 1e-12}
-
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    old = _C.active_isa()
-    _C.set_active_isa(request.param)
-    yield request.param
-    _C.set_active_isa(old)
-
-
-@pytest.fixture(params=[1, 2], ids=lambda n: f"{n}thr")
-def threads(request):
-    old = tensorforge.get_num_threads()
-    tensorforge.set_num_threads(request.param)
-    yield request.param
-    tensorforge.set_num_threads(old)
 
 
 def reference(q, k, v, scale, mask=None, causal=False, keep=None, dropout_p=0.0, dout=None):
