@@ -14,7 +14,7 @@ Prints a markdown table and writes JSON to bench/results/adam.json.
 import argparse
 import json
 import os
-import platform
+import sys
 import time
 
 import numpy as np
@@ -22,18 +22,10 @@ import numpy as np
 import tensorforge
 from tensorforge import _C
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_gemm import cpu_model  # noqa: E402
+
 BYTES_PER_PARAM = 28
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def model_sizes(total, count, rng):

@@ -1,5 +1,4 @@
 """Conv2d: a 2-D convolution layer over F.conv2d with PyTorch's parameters and default init."""
-import math
 
 from .. import functional as F
 from .. import init
@@ -43,11 +42,7 @@ class Conv2d(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init._default_layer_init_(self.weight, self.bias)
 
     def forward(self, input):  # noqa: A002 - PyTorch's argument name
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
