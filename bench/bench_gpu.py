@@ -125,42 +125,75 @@ def measure_copy_bandwidth(nbytes=1 << 30):
 
 # ---- GEMM -----------------------------------------------------------------------------------------
 
-def bench_gemm(n, budget_s, fma_tflops):
+GEMM_PRECISIONS = {  # ours: precision= of tensorforge.cuda.gemm; the peer that a user would pick instead
+    "highest": ("sgemm fp32", "cuBLAS fp32 (cupy.matmul)"),
+    "high": ("gemm tf32", "cuBLAS tf32 (torch, allow_tf32)"),
+    "medium": ("gemm bf16", "cuBLAS bf16 (torch, bf16 tensors)"),
+}
+
+
+def _gemm_peer(precision):
+    """(make operands from float32 cupy a, b, out; run) for the peer of `precision`."""
+    if precision == "highest":
+        return (lambda a, b, c: (a, b, c)), (lambda a, b, c: cp.matmul(a, b, out=c))
+    if torch is None or not torch.cuda.is_available():
+        raise RuntimeError("the tf32 / bf16 peers are torch's cuBLAS calls; torch with CUDA is not installed")
+    dtype = torch.float32 if precision == "high" else torch.bfloat16
+
+    def make(a, b, c):
+        return (torch.as_tensor(a, device="cuda").to(dtype), torch.as_tensor(b, device="cuda").to(dtype),
+                torch.empty(c.shape, device="cuda", dtype=dtype))
+
+    def run(a, b, c):
+        old = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = precision == "high"
+        try:
+            torch.matmul(a, b, out=c)
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = old
+
+    return make, run
+
+
+def bench_gemm(n, budget_s, fma_tflops, precision="highest"):
     rng = np.random.default_rng(n)
     set_bytes = 3 * n * n * 4
     nsets = max(1, min(8, -(-4 * L2_BYTES_GUESS // set_bytes)))
+    bench_name, peer_name = GEMM_PRECISIONS[precision]
+    make_peer, run_peer = _gemm_peer(precision)
     sets = []
     for _ in range(nsets):
         a = cp.asarray(rng.standard_normal((n, n), dtype=np.float32))
         b = cp.asarray(rng.standard_normal((n, n), dtype=np.float32))
-        sets.append((a, b, cp.empty((n, n), cp.float32), cp.empty((n, n), cp.float32)))
-    # Correctness of ours against cuBLAS on this very input (both fp32).
-    a, b, c_ours, c_peer = sets[0]
-    tfc.gemm(a, b, c_ours)
-    cp.matmul(a, b, out=c_peer)
+        c = cp.empty((n, n), cp.float32)
+        sets.append((a, b, c, make_peer(a, b, c)))
+    # Correctness of ours against the peer on this very input (both at the same precision).
+    a, b, c_ours, peer_ops = sets[0]
+    tfc.gemm(a, b, c_ours, precision=precision)
+    run_peer(*peer_ops)
+    c_peer = cp.asarray(peer_ops[2].float()) if precision != "highest" else peer_ops[2]
     rel = float(cp.linalg.norm(c_ours - c_peer) / cp.linalg.norm(c_peer))
-    it = {"ours": 0, "cublas": 0}
+    it = {"ours": 0, "peer": 0}
 
     def ours():
         a, b, c, _ = sets[it["ours"] % nsets]
         it["ours"] += 1
-        tfc.gemm(a, b, c)
+        tfc.gemm(a, b, c, precision=precision)
 
-    def cublas():
-        a, b, _, c = sets[it["cublas"] % nsets]
-        it["cublas"] += 1
-        cp.matmul(a, b, out=c)
+    def peer():
+        ops = sets[it["peer"] % nsets][3]
+        it["peer"] += 1
+        run_peer(*ops)
 
-    t, reps = bench_interleaved({"ours": ours, "cublas": cublas}, warmup=2, min_reps=3, max_reps=30,
-                                budget_s=budget_s)
+    t, reps = bench_interleaved({"ours": ours, "peer": peer}, warmup=2, min_reps=3, max_reps=30, budget_s=budget_s)
     flops = 2.0 * n ** 3
     row = {
-        "bench": "sgemm fp32", "size": f"{n}x{n}x{n}", "reps": reps, "input_sets": nsets,
-        "ours_ms": t["ours"], "peer": "cuBLAS (cupy.matmul)", "peer_ms": t["cublas"],
-        "ours_tflops": flops / (t["ours"] * 1e-3) / 1e12, "peer_tflops": flops / (t["cublas"] * 1e-3) / 1e12,
-        "speed_ratio": t["cublas"] / t["ours"], "rel_err_vs_peer": rel,
+        "bench": bench_name, "size": f"{n}x{n}x{n}", "reps": reps, "input_sets": nsets,
+        "ours_ms": t["ours"], "peer": peer_name, "peer_ms": t["peer"],
+        "ours_tflops": flops / (t["ours"] * 1e-3) / 1e12, "peer_tflops": flops / (t["peer"] * 1e-3) / 1e12,
+        "speed_ratio": t["peer"] / t["ours"], "rel_err_vs_peer": rel,
     }
-    if fma_tflops:
+    if fma_tflops and precision == "highest":
         row["ours_pct_of_fma_peak"] = 100.0 * row["ours_tflops"] / fma_tflops
     del sets
     cp.get_default_memory_pool().free_all_blocks()
@@ -383,7 +416,7 @@ def markdown(results):
             ours = f"{fmt(r['ours_ms'], '.3f')} ms ({fmt(r['ours_tflops'], '.1f')} TFLOP/s)"
             peer_t = f"{fmt(r['peer_ms'], '.3f')} ms ({fmt(r['peer_tflops'], '.1f')} TFLOP/s)"
             ceil = f"{fmt(r.get('ours_pct_of_fma_peak'), '.0f')}% of FMA peak"
-            peer_name = "cuBLAS" if r["bench"].startswith("sgemm") else "torch"
+            peer_name = "cuBLAS" if "gemm" in r["bench"] else "torch"
             check = f"rel err vs {peer_name} {fmt(r['rel_err_vs_peer'], '.1e')}"
         else:
             ours = f"{fmt(r['ours_ms'], '.3f')} ms ({fmt(r['ours_gbps'], '.0f')} GB/s)"
@@ -434,14 +467,16 @@ def main():
     print(f"ceilings: {results['ceilings']}", flush=True)
 
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([512, 1024] if args.quick else [1024, 4096, 8192])
-    for n in sizes:
-        try:
-            row = bench_gemm(n, budget_s=2.0 if args.quick else 10.0, fma_tflops=results["ceilings"].get("fma_tflops"))
-        except Exception as e:  # noqa: BLE001
-            traceback.print_exc()
-            row = {"bench": "sgemm fp32", "size": f"{n}x{n}x{n}", "error": repr(e)[:200]}
-        results["rows"].append(row)
-        print(json.dumps(row), flush=True)
+    for precision in GEMM_PRECISIONS:
+        for n in sizes:
+            try:
+                row = bench_gemm(n, budget_s=2.0 if args.quick else 6.0,
+                                 fma_tflops=results["ceilings"].get("fma_tflops"), precision=precision)
+            except Exception as e:  # noqa: BLE001
+                traceback.print_exc()
+                row = {"bench": GEMM_PRECISIONS[precision][0], "size": f"{n}x{n}x{n}", "error": repr(e)[:200]}
+            results["rows"].append(row)
+            print(json.dumps(row), flush=True)
     try:
         row = bench_adamw(budget_s=2.0 if args.quick else 8.0, copy_gbps=results["ceilings"].get("copy_gbps"),
                           quick=args.quick)

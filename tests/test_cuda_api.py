@@ -126,6 +126,20 @@ def test_gemm_without_a_gpu_is_a_clear_error():
 
 
 @pytest.mark.skipif(not NO_GPU_HERE, reason="a GPU is visible")
+@pytest.mark.parametrize("precision", ["high", "medium"])
+def test_tensor_core_gemm_without_a_gpu_is_a_clear_error(precision):
+    msg = "no CUDA device is visible" if BUILT else "built without CUDA"
+    with pytest.raises(RuntimeError, match=msg):
+        tfc.gemm(F(3, 4), F(4, 5), F(3, 5), precision=precision)
+
+
+@pytest.mark.skipif(not BUILT, reason="CUDA is not built")
+def test_gemm_rejects_an_unknown_precision():
+    with pytest.raises(ValueError, match="precision must be 'highest'.*got 'tf32'"):
+        tfc.gemm(F(3, 4), F(4, 5), F(3, 5), precision="tf32")
+
+
+@pytest.mark.skipif(not NO_GPU_HERE, reason="a GPU is visible")
 def test_adamw_without_a_gpu_is_a_clear_error():
     msg = "no CUDA device is visible" if BUILT else "built without CUDA"
     p, g, m, v = adam_lists((3,), (2, 5))

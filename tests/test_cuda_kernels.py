@@ -202,6 +202,68 @@ def test_gemm_on_a_non_default_stream(rng):
     assert rel_err(host, ah.astype(np.float64) @ bh) < 1e-5
 
 
+def round_inputs(x, precision):
+    """x rounded as the tensor-core path rounds its inputs, by arithmetic (not bit tricks): tf32 keeps
+    11 significant bits, ties away from zero; bfloat16 keeps 8, ties to even."""
+    bits = {"high": 11, "medium": 8}[precision]
+    m, e = np.frexp(np.asarray(x, np.float64))
+    scaled = np.ldexp(m, bits)
+    r = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5) if precision == "high" else np.rint(scaled)
+    return np.ldexp(r, e - bits)
+
+
+TENSOR_CORE_SHAPES = [(1, 1, 1), (7, 5, 3), (33, 65, 70), (127, 129, 1000), (1000, 1023, 33), (256, 256, 256),
+                      (1024, 512, 777)]
+
+
+@pytest.mark.parametrize("precision", ["high", "medium"])
+@pytest.mark.parametrize("m,n,k", TENSOR_CORE_SHAPES)
+@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
+def test_tensor_core_gemm_matches_rounded_float64(rng, precision, m, n, k, ta, tb):
+    if cp.cuda.Device().compute_capability < "80":
+        pytest.skip("the tensor-core path needs compute capability 8.0")
+    a, ar = device_operand(rng, m, k, ta)
+    b, br = device_operand(rng, k, n, tb)
+    out = poisoned((m, n))
+    tfc.gemm(a, b, out, precision=precision)
+    host = cp.asnumpy(out)
+    # Exactly the rounded inputs, float32 accumulation: as tight as the fp32 kernel.
+    assert rel_err(host, round_inputs(ar, precision) @ round_inputs(br, precision)) < 1e-5
+    # And the rounding is the advertised one, no coarser: within tf32 / bf16 of the exact product.
+    assert rel_err(host, gemm_ref(ar, br, None, 1.0, 0.0)) < {"high": 2e-3, "medium": 1.6e-2}[precision]
+
+
+@pytest.mark.parametrize("precision", ["high", "medium"])
+def test_tensor_core_gemm_alpha_beta_batched_broadcast(rng, precision):
+    if cp.cuda.Device().compute_capability < "80":
+        pytest.skip("the tensor-core path needs compute capability 8.0")
+    batch, m, n, k = 3, 130, 67, 45
+    ah, bh, c0 = randn(rng, batch, m, k), randn(rng, k, n), randn(rng, batch, m, n)
+    a = cp.asarray(ah)
+    b = cp.broadcast_to(cp.asarray(bh), (batch, k, n))  # batch stride 0
+    out = cp.asarray(c0)
+    tfc.gemm(a, b, out, alpha=0.75, beta=-0.5, precision=precision)
+    ref = 0.75 * (round_inputs(ah, precision) @ round_inputs(bh, precision)) - 0.5 * c0.astype(np.float64)
+    assert rel_err(cp.asnumpy(out), ref) < 1e-5
+
+
+def test_tensor_core_gemm_matches_torch_tf32(rng):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available() or cp.cuda.Device().compute_capability < "80":
+        pytest.skip("needs torch CUDA and compute capability 8.0")
+    ah, bh = randn(rng, 512, 384), randn(rng, 384, 640)
+    ours = cp.asnumpy(tfc.gemm(cp.asarray(ah), cp.asarray(bh), precision="high"))
+    old = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        theirs = (torch.from_numpy(ah).cuda() @ torch.from_numpy(bh).cuda()).cpu().numpy()
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = old
+    exact = ah.astype(np.float64) @ bh
+    # Both round to tf32 (cuBLAS may round differently): each within tf32 of the exact product.
+    assert rel_err(ours, exact) < 2e-3 and rel_err(theirs, exact) < 2e-3
+
+
 def test_gemm_matches_cupy_matmul(rng):
     ah, bh = randn(rng, 513, 257), randn(rng, 257, 1025)
     a, b = cp.asarray(ah), cp.asarray(bh)

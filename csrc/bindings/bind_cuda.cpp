@@ -228,8 +228,12 @@ Operand operand_layout(const CudaArray& x, int row_dim) {
                           shape_str(x.shape) + "); make a contiguous copy first");
 }
 
-void cuda_gemm(py::handle a_obj, py::handle b_obj, py::handle out_obj, double alpha, double beta, uintptr_t stream) {
+void cuda_gemm(py::handle a_obj, py::handle b_obj, py::handle out_obj, double alpha, double beta, uintptr_t stream,
+               const std::string& precision) {
     require_built();
+    if (precision != "highest" && precision != "high" && precision != "medium")
+        throw py::value_error("gemm: precision must be 'highest' (fp32), 'high' (tf32 tensor cores) or 'medium' "
+                              "(bf16 tensor cores), got '" + precision + "'");
     CudaArray a = parse_cai(a_obj, "a"), b = parse_cai(b_obj, "b"), out = parse_cai(out_obj, "out");
     require_ndim(a, 2, 3);
     require_ndim(b, a.ndim(), a.ndim());
@@ -279,7 +283,11 @@ void cuda_gemm(py::handle a_obj, py::handle b_obj, py::handle out_obj, double al
     s.ldc = oc.trans ? std::max<int64_t>(s.n, 1) : oc.ld;
     require_on_current_device({&a, &b, &out});
     py::gil_scoped_release nogil;
-    cuda::gemm(s, static_cast<float>(alpha), a.ptr, b.ptr, static_cast<float>(beta), out.ptr, batch, stream);
+    if (precision == "highest")
+        cuda::gemm(s, static_cast<float>(alpha), a.ptr, b.ptr, static_cast<float>(beta), out.ptr, batch, stream);
+    else
+        cuda::gemm_tensor_core(s, static_cast<float>(alpha), a.ptr, b.ptr, static_cast<float>(beta), out.ptr, batch,
+                               precision == "high" ? cuda::MatmulPrecision::tf32 : cuda::MatmulPrecision::bf16, stream);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -707,8 +715,9 @@ void cuda_attention_backward(py::handle q_obj, py::handle k_obj, py::handle v_ob
 
 void register_cuda(py::module_& m) {
     m.def("cuda_gemm", &cuda_gemm, py::arg("a"), py::arg("b"), py::arg("out"), py::kw_only(), py::arg("alpha") = 1.0,
-          py::arg("beta") = 0.0, py::arg("stream") = uintptr_t{0},
-          "out = alpha * a @ b + beta * out on CUDA float32 arrays (2-D, or batched 3-D), enqueued on `stream`.");
+          py::arg("beta") = 0.0, py::arg("stream") = uintptr_t{0}, py::arg("precision") = "highest",
+          "out = alpha * a @ b + beta * out on CUDA float32 arrays (2-D, or batched 3-D), enqueued on `stream`; "
+          "precision 'highest' (fp32 FFMA), 'high' (tf32 tensor cores) or 'medium' (bf16 tensor cores).");
     m.def("cuda_adam_table", &cuda_adam_table, py::arg("params"), py::arg("grads"), py::arg("exp_avgs"),
           py::arg("exp_avg_sqs"),
           "Checks the four lists of CUDA float32 arrays and returns the host int64 (5, T) table the fused "

@@ -21,6 +21,10 @@ int pointer_device(uintptr_t) { not_built("pointer_device"); }
 void gemm(const GemmShape&, float, uintptr_t, uintptr_t, float, uintptr_t, const GemmBatch&, uintptr_t) {
     not_built("cuda gemm");
 }
+void gemm_tensor_core(const GemmShape&, float, uintptr_t, uintptr_t, float, uintptr_t, const GemmBatch&, MatmulPrecision,
+                      uintptr_t) {
+    not_built("cuda gemm (tensor cores)");
+}
 void adam_step(const AdamArgs&, uintptr_t, int64_t, int64_t, uintptr_t) { not_built("cuda adam_step"); }
 uintptr_t cached_device_table(const int64_t*, int64_t) { not_built("cached_device_table"); }
 void conv2d_forward(const Conv2dShape&, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t) {

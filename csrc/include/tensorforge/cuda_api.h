@@ -34,6 +34,15 @@ int pointer_device(uintptr_t ptr);
 void gemm(const GemmShape& s, float alpha, uintptr_t a, uintptr_t b, float beta, uintptr_t c,
           const GemmBatch& batch, uintptr_t stream);
 
+// How the float32 products of gemm_tensor_core are taken (PyTorch's float32_matmul_precision
+// "high" and "medium"): inputs rounded to tf32 or to bfloat16, float32 accumulation.
+enum class MatmulPrecision { tf32, bf16 };
+
+// The same C = alpha * op(A) * op(B) + beta * C on float32 storage, with the products on the
+// tensor cores at `precision` (gemm_tensor_core.cu). Throws on GPUs below compute capability 8.0.
+void gemm_tensor_core(const GemmShape& s, float alpha, uintptr_t a, uintptr_t b, float beta, uintptr_t c,
+                      const GemmBatch& batch, MatmulPrecision precision, uintptr_t stream);
+
 // One fused Adam / AdamW step over a list of float32 tensors, one launch.
 //   `table` is a device array of int64, 5 rows of `num_tensors` entries (row-major):
 //     row 0: param addresses, 1: grad addresses, 2: exp_avg addresses, 3: exp_avg_sq addresses,

@@ -154,12 +154,17 @@ def _empty_result(a, b):
     return cupy.empty(shape, dtype=cupy.float32)
 
 
-def gemm(a, b, out=None, *, alpha=1.0, beta=0.0, stream=None):
-    """out = alpha * a @ b + beta * out with our CUDA fp32 kernel; returns out.
+def gemm(a, b, out=None, *, alpha=1.0, beta=0.0, stream=None, precision="highest"):
+    """out = alpha * a @ b + beta * out with our CUDA kernels on float32 arrays; returns out.
 
     a (m, k) @ b (k, n) -> out (m, n), or batched (batch, m, k) @ (batch, k, n); transposed views
     (``x.T``) become transpose flags, batch strides of 0 broadcast. beta == 0 ignores out's contents.
     With out=None a new array of a's library (cupy or torch) is returned; beta must then be 0.
+
+    ``precision`` names the products as PyTorch's ``set_float32_matmul_precision`` does:
+    "highest" runs the fp32 FFMA kernel (gemm_f32.cu); "high" rounds the inputs to tf32 and
+    "medium" to bfloat16 and multiplies on the tensor cores (gemm_tensor_core.cu, compute
+    capability 8.0 or newer); all three accumulate in float32.
     """
     if out is None:
         if beta != 0:
@@ -169,7 +174,8 @@ def gemm(a, b, out=None, *, alpha=1.0, beta=0.0, stream=None):
         if out is None:
             raise TypeError("gemm: a and b must be CUDA arrays with a shape (cupy arrays or torch CUDA tensors), "
                             f"got {type(a).__name__} and {type(b).__name__}")
-    _C.cuda_gemm(a, b, out, alpha=float(alpha), beta=float(beta), stream=_stream_arg(stream, (a, b, out)))
+    _C.cuda_gemm(a, b, out, alpha=float(alpha), beta=float(beta), stream=_stream_arg(stream, (a, b, out)),
+                 precision=precision)
     return out
 
 
