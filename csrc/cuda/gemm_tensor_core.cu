@@ -42,6 +42,7 @@
 //
 // Launch shape: grid (ceil(n / 128), ceil(m / 128), batch), y and z split over several launches
 // beyond 65535; 256 threads; 40 KiB of static shared memory; the caller's stream, no wait.
+// ptxas for sm_90 (nvcc 13.0): 169-222 registers per thread, no spills, so one block per SM.
 //
 // Not here yet (issue 8): cp.async / TMA multi-stage pipelines, ldmatrix, wgmma on sm_90a (this
 // kernel's SASS on Hopper shows HMMA, not HGMMA), bf16 storage (the tensors are float32 here).
