@@ -712,3 +712,77 @@ def test_attention_matches_torch_sdpa(rng):
     assert rel_err(o.cpu().numpy(), y.detach().cpu().numpy()) < 1e-5
     for ours, ref in ((dq, q.grad), (dk, k.grad), (dv, v.grad)):
         assert rel_err(ours.cpu().numpy(), ref.cpu().numpy()) < 1e-5
+
+
+# ---- LayerNorm and GELU ----------------------------------------------------------------------------
+
+def layer_norm_ref(x, w, b, eps):
+    x = np.asarray(x, np.float64)
+    mean = x.mean(-1, keepdims=True)
+    rstd = 1.0 / np.sqrt(((x - mean) ** 2).mean(-1, keepdims=True) + eps)
+    y = (x - mean) * rstd
+    if w is not None:
+        y = y * w + b
+    return y, mean[..., 0], rstd[..., 0]
+
+
+@pytest.mark.parametrize("rows,cols", [(1, 1), (7, 33), (13, 768), (1000, 1023), (4096, 64)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_layer_norm_matches_float64(rng, rows, cols, affine):
+    xh = (3.0 + 2.0 * rng.standard_normal((rows, cols))).astype(np.float32)
+    wh, bh = (randn(rng, cols) + 1, randn(rng, cols)) if affine else (None, None)
+    dyh = randn(rng, rows, cols)
+    x = cp.asarray(xh)
+    w, b = (cp.asarray(wh), cp.asarray(bh)) if affine else (None, None)
+    y, mean, rstd = tfc.layer_norm_forward(x, cols, w, b, eps=1e-5)
+    y_ref, mean_ref, rstd_ref = layer_norm_ref(xh, wh, bh, 1e-5)
+    assert rel_err(cp.asnumpy(y), y_ref) < 1e-5
+    assert rel_err(cp.asnumpy(mean), mean_ref) < 1e-5 and rel_err(cp.asnumpy(rstd), rstd_ref) < 1e-5
+    dx, dw, db = tfc.layer_norm_backward(cp.asarray(dyh), x, cols, mean, rstd, w)
+    # float64 backward by the closed form
+    xhat = (xh - mean_ref[:, None]) * rstd_ref[:, None]
+    g = dyh * (wh if affine else 1.0)
+    dx_ref = rstd_ref[:, None] * (g - g.mean(-1, keepdims=True) - xhat * (g * xhat).mean(-1, keepdims=True))
+    assert rel_err(cp.asnumpy(dx), dx_ref) < 1e-5
+    if affine:
+        assert rel_err(cp.asnumpy(dw), (dyh * xhat).sum(0)) < 1e-5
+        assert rel_err(cp.asnumpy(db), dyh.astype(np.float64).sum(0)) < 1e-5
+    else:
+        assert dw is None and db is None
+
+
+def test_layer_norm_matches_torch(rng):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA")
+    xh, wh, bh, dyh = randn(rng, 64, 384), randn(rng, 384), randn(rng, 384), randn(rng, 64, 384)
+    xt = torch.from_numpy(xh).cuda().requires_grad_()
+    wt = torch.from_numpy(wh).cuda().requires_grad_()
+    bt = torch.from_numpy(bh).cuda().requires_grad_()
+    yt = torch.nn.functional.layer_norm(xt, (384,), wt, bt)
+    yt.backward(torch.from_numpy(dyh).cuda())
+    x, w, b = cp.asarray(xh), cp.asarray(wh), cp.asarray(bh)
+    y, mean, rstd = tfc.layer_norm_forward(x, 384, w, b)
+    dx, dw, db = tfc.layer_norm_backward(cp.asarray(dyh), x, 384, mean, rstd, w)
+    for ours, theirs in [(y, yt), (dx, xt.grad), (dw, wt.grad), (db, bt.grad)]:
+        assert rel_err(cp.asnumpy(ours), theirs.detach().cpu().numpy()) < 1e-5
+
+
+@pytest.mark.parametrize("n", [1, 7, 1023, 1 << 20])
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_matches_float64(rng, n, approximate):
+    from math import erf, pi, sqrt
+    xh, dyh = 3 * randn(rng, n), randn(rng, n)
+    y = tfc.gelu_forward(cp.asarray(xh), approximate)
+    dx = tfc.gelu_backward(cp.asarray(dyh), cp.asarray(xh), approximate)
+    x = xh.astype(np.float64)
+    if approximate == "tanh":
+        t = np.tanh(sqrt(2 / pi) * (x + 0.044715 * x ** 3))
+        y_ref = 0.5 * x * (1 + t)
+        slope = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * sqrt(2 / pi) * (1 + 3 * 0.044715 * x * x)
+    else:
+        cdf = 0.5 * (1 + np.vectorize(erf)(x / sqrt(2)))
+        y_ref = x * cdf
+        slope = cdf + x * np.exp(-0.5 * x * x) / sqrt(2 * pi)
+    assert rel_err(cp.asnumpy(y), y_ref) < 1e-6
+    assert rel_err(cp.asnumpy(dx), slope * dyh) < 1e-6

@@ -80,6 +80,7 @@ struct WarpExchange {
     uint32_t a[32][4];
     uint32_t b[32][2];
     float c[32][4];
+    float shuffle[32];
     explicit WarpExchange(unsigned lanes) : barrier(lanes) {}
 };
 inline thread_local WarpExchange* current_warp = nullptr;
@@ -140,12 +141,25 @@ inline void mma_sync(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[
     for (int i = 0; i < 4; ++i) d[i] = out[i];
 }
 
+// __shfl_xor_sync over the whole warp (every lane must call it, as on the GPU with a full mask).
+inline float shfl_xor(float v, int lane_mask) {
+    WarpExchange& w = *current_warp;
+    w.shuffle[current_lane] = v;
+    w.barrier.wait();
+    const float r = w.shuffle[current_lane ^ static_cast<unsigned>(lane_mask)];
+    w.barrier.wait();
+    return r;
+}
+
 inline void mma_sync_m16n8k8_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) { mma_sync<8>(d, a, b); }
 inline void mma_sync_m16n8k16_bf16(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
     mma_sync<16>(d, a, b);
 }
 
 }  // namespace tf_emu
+
+inline float __shfl_xor_sync(unsigned, float v, int lane_mask) { return tf_emu::shfl_xor(v, lane_mask); }
+inline float rsqrtf(float x) { return 1.f / std::sqrt(x); }
 
 // Cache-hinted global loads and stores: plain accesses on the CPU.
 template <class T>
