@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """GPU microbenchmarks of tensorforge's CUDA kernels against their peers, in one process.
 
-  * fp32 GEMM (square n = 1024, 4096, 8192): ours vs cupy's matmul (cuBLAS, true fp32: CUPY_TF32=0)
+  * fp32 GEMM (square n = 1024, 4096, 8192): ours vs cupy's matmul (cuBLAS, true fp32: CUPY_TF32=0);
+    the tf32 / bf16 tensor-core paths (precision "high" / "medium") vs torch's cuBLAS tf32 / bf16
+  * LayerNorm forward + backward and GELU forward: ours vs torch
   * fused AdamW over a GPT-2-small-sized parameter list: ours vs torch.optim.AdamW(fused=True)
   * conv2d fp32 forward / grad-input / grad-weight on ResNet layers (N = 32): ours vs torch
     (cuDNN, TF32 off)
@@ -198,6 +200,52 @@ def bench_gemm(n, budget_s, fma_tflops, precision="highest"):
     del sets
     cp.get_default_memory_pool().free_all_blocks()
     return row
+
+
+# ---- LayerNorm and GELU (memory bound: reported against the copy bandwidth) -----------------------
+
+def bench_norm_gelu(budget_s, copy_gbps, quick=False):
+    """LayerNorm forward + backward (rows x 768, with weight and bias) and GELU forward, ours vs torch."""
+    rows, cols = (2048 if quick else 16384), 768
+    n_gelu = (1 << 22) if quick else (1 << 25)
+    rng = np.random.default_rng(1)
+    xh, dyh = rng.standard_normal((rows, cols), dtype=np.float32), rng.standard_normal((rows, cols), dtype=np.float32)
+    wh, bh = rng.standard_normal(cols, dtype=np.float32), rng.standard_normal(cols, dtype=np.float32)
+    x, dy, w, b = cp.asarray(xh), cp.asarray(dyh), cp.asarray(wh), cp.asarray(bh)
+    g = cp.asarray(rng.standard_normal(n_gelu, dtype=np.float32))
+    xt, dyt = torch.as_tensor(x, device="cuda"), torch.as_tensor(dy, device="cuda")
+    wt = torch.as_tensor(w, device="cuda").requires_grad_()
+    bt = torch.as_tensor(b, device="cuda").requires_grad_()
+    gt = torch.as_tensor(g, device="cuda")
+    xt_req = xt.clone().requires_grad_()
+
+    def ours_ln():
+        _, mean, rstd = tfc.layer_norm_forward(x, cols, w, b)
+        return tfc.layer_norm_backward(dy, x, cols, mean, rstd, w)
+
+    def torch_ln():
+        y = torch.nn.functional.layer_norm(xt_req, (cols,), wt, bt)
+        return torch.autograd.grad(y, (xt_req, wt, bt), dyt)
+
+    ours_out, torch_out = ours_ln(), torch_ln()
+    ln_diff = max(float(cp.max(cp.abs(o - cp.asarray(t))) / max(float(cp.max(cp.abs(cp.asarray(t)))), 1e-30))
+                  for o, t in zip(ours_out, torch_out))
+    gelu_diff = float(cp.max(cp.abs(tfc.gelu_forward(g) - cp.asarray(torch.nn.functional.gelu(gt)))))
+    rows_out = []
+    for name, size, fns, nbytes, diff in [
+        ("LayerNorm fwd+bwd fp32", f"{rows}x{cols}", {"ours": ours_ln, "torch": torch_ln}, 20.0 * rows * cols, ln_diff),
+        ("GELU fwd fp32", f"{n_gelu}", {"ours": lambda: tfc.gelu_forward(g), "torch": lambda: torch.nn.functional.gelu(gt)},
+         8.0 * n_gelu, gelu_diff),
+    ]:
+        t, reps = bench_interleaved(fns, warmup=3, min_reps=5, max_reps=50, budget_s=budget_s, inner=5)
+        row = {"bench": name, "size": size, "reps": reps, "ours_ms": t["ours"],
+               "ours_gbps": nbytes / (t["ours"] * 1e-3) / 1e9, "peer": "torch", "peer_ms": t["torch"],
+               "peer_gbps": nbytes / (t["torch"] * 1e-3) / 1e9, "speed_ratio": t["torch"] / t["ours"],
+               "max_rel_diff_vs_peer": diff}
+        if copy_gbps:
+            row["ours_pct_of_copy_bw"] = 100.0 * row["ours_gbps"] / copy_gbps
+        rows_out.append(row)
+    return rows_out
 
 
 # ---- AdamW ----------------------------------------------------------------------------------------
@@ -423,7 +471,8 @@ def markdown(results):
             peer_t = (f"{fmt(r.get('peer_ms'), '.3f')} ms ({fmt(r.get('peer_gbps'), '.0f')} GB/s)"
                       if "peer_ms" in r else "-")
             ceil = f"{fmt(r.get('ours_pct_of_copy_bw'), '.0f')}% of copy BW"
-            check = f"max rel diff vs torch {fmt(r.get('max_rel_diff_vs_peer_after_1_step'), '.1e')}"
+            diff = r.get("max_rel_diff_vs_peer_after_1_step", r.get("max_rel_diff_vs_peer"))
+            check = f"max rel diff vs torch {fmt(diff, '.1e')}"
         lines.append(f"| {r['bench']} | {r['size']} | {ours} | {r.get('peer', '-')} | {peer_t} | "
                      f"{fmt(r.get('speed_ratio'), '.2f')}x | {ceil} | {check} |")
     c = results["ceilings"]
@@ -485,6 +534,18 @@ def main():
         row = {"bench": "AdamW fp32 step", "error": repr(e)[:200]}
     results["rows"].append(row)
     print(json.dumps(row), flush=True)
+
+    try:
+        if torch is None or not torch.cuda.is_available():
+            raise RuntimeError("the LayerNorm / GELU peers are torch's CUDA kernels; torch with CUDA is not installed")
+        rows = bench_norm_gelu(budget_s=1.0 if args.quick else 4.0, copy_gbps=results["ceilings"].get("copy_gbps"),
+                               quick=args.quick)
+    except Exception as e:  # noqa: BLE001
+        traceback.print_exc()
+        rows = [{"bench": "LayerNorm / GELU", "error": repr(e)[:200]}]
+    for row in rows:
+        results["rows"].append(row)
+        print(json.dumps(row), flush=True)
 
     fma = results["ceilings"].get("fma_tflops")
     convs = RESNET_CONVS[:2] if args.quick else RESNET_CONVS
