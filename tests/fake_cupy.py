@@ -121,6 +121,8 @@ class ndarray:  # noqa: N801 - cupy's name
         return self._a.copy()
 
     def __getattr__(self, name):
+        if name.startswith("__"):  # no __array_interface__ / __array_struct__ / buffer: numpy must not see in
+            raise AttributeError(name)
         attr = getattr(self._a, name)
         if not callable(attr):
             return _wrap(attr)
@@ -281,6 +283,17 @@ class _Stream:
         pass
 
 
+class _Grid:
+    """ogrid / mgrid, giving device arrays."""
+
+    def __init__(self, grid):
+        self._grid = grid
+
+    def __getitem__(self, key):
+        return _wrap(self._grid[key])
+
+
+ogrid, mgrid = _Grid(_np.ogrid), _Grid(_np.mgrid)
 random = types.SimpleNamespace(RandomState=_RandomState)
 cuda = types.SimpleNamespace(Device=_Device, get_current_stream=lambda: _Stream(), Stream=_Stream,
                              runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))

@@ -86,7 +86,8 @@ def _new_tensor_factory(fill):
     def method(self, *size, dtype=None, device=None, requires_grad=False):
         from . import _creation
 
-        return getattr(_creation, fill)(*size, dtype=dtype or self.dtype, device=device, requires_grad=requires_grad)
+        return getattr(_creation, fill)(*size, dtype=dtype or self.dtype, device=device or self.device,
+                                        requires_grad=requires_grad)
 
     return method
 

@@ -36,6 +36,16 @@ def _require_f32(op, *arrays):
                                "or run this op on the CPU")
 
 
+def index_add(out, idx, src):
+    """out[idx] += src with repeated indices accumulating: np.add.at, or cupyx.scatter_add on CUDA."""
+    if not on_cuda(out):
+        np.add.at(out, idx, src)
+        return
+    import cupyx
+
+    cupyx.scatter_add(out, idx, src)
+
+
 # ---- GEMM ----------------------------------------------------------------------------------------------
 def _gemm_ready(a):
     """True when the last two dims are contiguous along one of them (what both GEMM kernels take)."""

@@ -138,6 +138,8 @@ def relu_(x):
 def copy_(x, src):
     """x's elements <- src (broadcast and cast to x's dtype); the gradient flows to src only."""
     src = as_tensor_operand(src, x)
+    if src._data.__class__ is not x._data.__class__:
+        src = src.to(x.device)  # copy_ copies across devices, like PyTorch's
     if _wants_grad(x, src):
         return apply_inplace(x, lambda a, s: ew.cast(s, a._data.dtype).expand(a.shape).clone(), src)
     try:
@@ -166,18 +168,18 @@ def fill_(x, value):
 
 
 def uniform_(x, a=0.0, b=1.0):
-    from .._creation import default_generator
+    from .._creation import random_on
 
     with _no_grad_check(x):
-        x._data[...] = default_generator().uniform(a, b, x._data.shape)
+        x._data[...] = random_on(x.device, "uniform", a, b, x._data.shape)
     return x
 
 
 def normal_(x, mean=0.0, std=1.0):
-    from .._creation import default_generator
+    from .._creation import random_on
 
     with _no_grad_check(x):
-        x._data[...] = default_generator().normal(mean, std, x._data.shape)
+        x._data[...] = random_on(x.device, "normal", mean, std, x._data.shape)
     return x
 
 
