@@ -117,7 +117,7 @@ def to_device(array, dev):
     if not on_cpu and array.device.id == idx:
         return array
     with cupy.cuda.Device(idx):
-        return cupy.asarray(array) if not on_cpu else cupy.asarray(np.ascontiguousarray(array))
+        return cupy.asarray(array if array.flags.c_contiguous else np.ascontiguousarray(array))
 
 
 def check_same_device(*arrays):

@@ -1,7 +1,6 @@
 """layer_norm and batch_norm, each one fused node: the forward keeps the normalised input and
 1/std, the backward is the closed form dx = rstd * (gx - mean(gx) - xhat * mean(gx * xhat))
 over the normalised axes (gx = g * weight)."""
-import numpy as np
 
 from .._backend import xp
 from ..autograd.function import Function

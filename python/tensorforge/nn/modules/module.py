@@ -2,10 +2,9 @@
 traversal, train/eval, device/dtype moves, hooks and state_dict key names."""
 from collections import OrderedDict, namedtuple
 
-import numpy as np
 
 from ... import _dtype
-from ..._backend import device_of, to_device
+from ..._backend import device_of, is_array, to_device
 from ...autograd import no_grad
 from ...tensor import Tensor
 from ..parameter import Parameter
@@ -36,7 +35,7 @@ def _as_array(value, key):
     """A state_dict value (ours, numpy, or anything with .detach().cpu().numpy(), like torch) as an array."""
     if isinstance(value, Tensor):
         return value._data
-    if isinstance(value, np.ndarray):
+    if is_array(value):  # numpy or cupy
         return value
     if hasattr(value, "detach") and hasattr(value, "numpy"):
         return value.detach().cpu().numpy()
