@@ -2,7 +2,6 @@
 traversal, train/eval, device/dtype moves, hooks and state_dict key names."""
 from collections import OrderedDict, namedtuple
 
-
 from ... import _dtype
 from ..._backend import device_of, is_array, to_device
 from ...autograd import no_grad
