@@ -394,6 +394,28 @@ def test_layers_forward_backward(device, rng, name):
         np.testing.assert_allclose(b, a, rtol=2e-4, atol=2e-5)
 
 
+def test_masks_init_and_constructors_on_device(device, rng):
+    mha = nn.MultiheadAttention(8, 2, batch_first=True).to(device)
+    x = tf.tensor(randn(rng, 2, 5, 8), device=device)
+    pad = np.zeros((2, 5), bool)
+    pad[:, -1] = True
+    y, w = mha(x, x, x, key_padding_mask=tf.tensor(pad, device=device), need_weights=True)
+    on(y, device)
+    on(w, device)
+    on(mha(x, x, x, attn_mask=np.triu(np.ones((5, 5), bool), 1), need_weights=False)[0], device)
+    on(mha(x, x, x, is_causal=True, attn_mask=np.triu(np.ones((5, 5), bool), 1))[0], device)
+    lstm = nn.LSTM(3, 4, device=device)
+    for p in lstm.parameters():
+        on(p, device)
+    p = nn.Parameter(tf.empty(3, 4, device=device))
+    for init in (nn.init.xavier_uniform_, nn.init.kaiming_normal_, nn.init.orthogonal_, nn.init.zeros_,
+                 nn.init.eye_):
+        init(p)
+        on(p, device)
+    batch = tf.data.default_collate([tf.ones(2, device=device), tf.zeros(2, device=device)])
+    on(batch, device)
+
+
 def test_dropout_on_device(device):
     x = tf.ones(1000, device=device, requires_grad=True)
     y = F.dropout(x, 0.5, training=True)
