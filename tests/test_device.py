@@ -462,6 +462,7 @@ def test_clip_grad_norm_on_device(device, rng):
     p = nn.Parameter(tf.tensor(randn(rng, 4, 4), device=device))
     p.grad = tf.tensor(randn(rng, 4, 4) * 10, device=device)
     total = nn.utils.clip_grad_norm_([p], 1.0)
+    on(total, device)
     assert float(total) > 1.0
     assert abs(float((p.grad * p.grad).sum().sqrt()) - 1.0) < 1e-4
 
