@@ -519,3 +519,62 @@ def test_save_and_load_device_tensors(device, tmp_path, rng):
 def test_gradcheck_on_device(device, rng):
     x = tf.tensor(randn(rng, 3, 4, dtype=np.float64), device=device, requires_grad=True)
     assert tf.autograd.gradcheck(lambda t: (t.tanh() @ t.t()).sum(1), (x,))
+
+
+# ---- what a machine without CUDA says ---------------------------------------------------------------------
+def _no_cuda_error(monkeypatch, built, cupy_ok, gpus):
+    import sys
+
+    import tensorforge.cuda as tfc
+
+    monkeypatch.setattr(tfc, "is_built", lambda: built)
+    monkeypatch.setattr(tfc, "device_count", lambda: gpus)
+    monkeypatch.setitem(sys.modules, "cupy", sys.modules.get("cupy") if cupy_ok else None)
+    if cupy_ok and sys.modules.get("cupy") is None:
+        import fake_cupy
+        monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
+    with pytest.raises(RuntimeError) as e:
+        tf.ones(2, device="cuda")
+    with pytest.raises(RuntimeError):
+        tf.ones(2).cuda()
+    with pytest.raises(RuntimeError):
+        nn.Linear(2, 2).to("cuda")
+    return str(e.value)
+
+
+def test_cuda_request_without_a_cuda_build(monkeypatch):
+    msg = _no_cuda_error(monkeypatch, built=False, cupy_ok=True, gpus=0)
+    assert "built with CUDA" in msg and "TENSORFORGE_CUDA=ON" in msg and "tensorforge[cuda]" in msg
+
+
+def test_cuda_request_without_cupy(monkeypatch):
+    msg = _no_cuda_error(monkeypatch, built=True, cupy_ok=False, gpus=1)
+    assert "cupy, which is not installed" in msg and "tensorforge[cuda]" in msg and "cupy-cuda12x" in msg
+
+
+def test_cuda_request_without_a_gpu(monkeypatch):
+    msg = _no_cuda_error(monkeypatch, built=True, cupy_ok=True, gpus=0)
+    assert "sees none" in msg and "is_available() is False" in msg
+
+
+def test_load_of_a_cuda_checkpoint_without_cuda(monkeypatch, tmp_path):
+    import fake_cuda
+
+    with monkeypatch.context() as m:
+        fake_cuda.install(m)
+        tf.save({"w": tf.ones(3, device="cuda")}, tmp_path / "c.safetensors")
+    import tensorforge.cuda as tfc
+
+    monkeypatch.setattr(tfc, "is_built", lambda: False)
+    with pytest.raises(RuntimeError, match="map_location='cpu'"):
+        tf.load(tmp_path / "c.safetensors")
+    on(tf.load(tmp_path / "c.safetensors", map_location="cpu")["w"], "cpu")
+
+
+def test_device_objects():
+    assert tf.device("cuda:1") == tf.device("cuda", 1) and str(tf.device("cuda", 1)) == "cuda:1"
+    assert tf.device(0) == tf.device("cuda:0")
+    with pytest.raises(RuntimeError, match="Expected one of cpu, cuda"):
+        tf.device("tpu")
+    with pytest.raises(RuntimeError, match="must be cuda device"):
+        tf.ones(2).cuda("cpu")
