@@ -161,7 +161,7 @@ def test_mixing_devices_is_a_clear_error(device):
     a, b = tf.ones(3, device="cuda"), tf.ones(3)
     msg = "Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!"
     for fn in (lambda: a + b, lambda: b * a, lambda: tf.ones(3, 3, device="cuda") @ tf.ones(3, 3),
-               lambda: tf.where(a > 0, a, b), lambda: F.linear(tf.ones(2, 3), tf.ones(4, 3, device="cuda")),
+               lambda: tf.where(a > 0, a, b), lambda: tf.cat([a, b]), lambda: tf.stack([b, a]), lambda: a.add_(b), lambda: F.linear(tf.ones(2, 3), tf.ones(4, 3, device="cuda")),
                lambda: F.conv2d(tf.ones(1, 1, 4, 4, device="cuda"), tf.ones(1, 1, 3, 3))):
         with pytest.raises(RuntimeError, match=msg.replace("!", "")):
             fn()

@@ -2,7 +2,7 @@
 when autograd records them, the result of the out-of-place op replaces the tensor's history."""
 import numpy as np
 
-from .._backend import xp
+from .._backend import check_same_device, xp
 from ..autograd.grad_mode import state
 from ..tensor import Tensor, make
 from . import elementwise as ew
@@ -54,13 +54,15 @@ def _fast_binary(ufunc, x, other):
     """No-grad fast path: the ufunc writes into x's array (same-kind casting, like PyTorch)."""
     d = x._data
     od = other._data if isinstance(other, Tensor) else other
+    if isinstance(other, Tensor) and od.__class__ is not d.__class__:
+        check_same_device(d, od)
     try:
         ufunc(d, od, out=d, casting="same_kind")
     except TypeError as e:
         raise RuntimeError(f"result type can't be cast to the desired output type {d.dtype}: {e}") from None
     except ValueError:
         raise RuntimeError(f"output with shape {list(d.shape)} doesn't match the broadcast shape of "
-                           f"{list(d.shape)} and {list(np.shape(od))}") from None
+                           f"{list(d.shape)} and {list(getattr(od, 'shape', ()))}") from None
     x._vc[0] += 1
     return x
 
