@@ -167,6 +167,16 @@ def test_mixing_devices_is_a_clear_error(device):
             fn()
 
 
+def test_cpu_scalar_tensors_join_cuda_tensors(device):
+    a = tf.ones(3, device=device)
+    for y in (a * tf.tensor(2.0), tf.tensor(2.0) * a, a + tf.tensor(1), a.add_(tf.tensor(0.0))):
+        on(y, device)
+        assert host(y)[0] in (1.0, 2.0)
+    if device == "cuda":
+        with pytest.raises(RuntimeError, match="same device"):
+            a * tf.tensor(2.0, requires_grad=True)  # its gradient would have to come back to the CPU
+
+
 def test_repr_of_device_tensor(device):
     r = repr(tf.tensor([1.5, 2.0], device=device))
     assert "1.5" in r

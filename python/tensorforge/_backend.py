@@ -132,6 +132,20 @@ def check_same_device(*arrays):
             raise same_device_error(device_of(first), device_of(a))
 
 
+def join_cpu_scalar(a, b, a_grad=False, b_grad=False):
+    """(a, b) for a binary op: PyTorch lets a 0-d CPU tensor that needs no gradient join a CUDA tensor
+    (it acts as a scalar, so it is uploaded); any other mix of devices raises the same-device error."""
+    ma, mb = xp(a), xp(b)
+    if ma is np and mb is not np and a.ndim == 0 and not a_grad:
+        with mb.cuda.Device(b.device.id):
+            return mb.asarray(a), b
+    if mb is np and ma is not np and b.ndim == 0 and not b_grad:
+        with ma.cuda.Device(a.device.id):
+            return a, ma.asarray(b)
+    check_same_device(a, b)
+    return a, b
+
+
 def same_device_error(d1, d2):
     if d1.type == "cpu":  # PyTorch names the CUDA device first
         d1, d2 = d2, d1

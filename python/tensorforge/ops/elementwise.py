@@ -4,7 +4,7 @@ import math
 import numpy as np
 
 from .. import _C, _dtype
-from .._backend import check_same_device, xp
+from .._backend import check_same_device, join_cpu_scalar, xp
 from ..autograd.function import Node
 from ..autograd.grad_mode import state
 from ..tensor import Tensor, edge, make
@@ -20,7 +20,7 @@ def _operands(a, b):
     if isinstance(b, Tensor):
         bd = b._data
         if ad.__class__ is not bd.__class__:
-            check_same_device(ad, bd)
+            ad, bd = join_cpu_scalar(ad, bd, a.requires_grad, b.requires_grad)
         if ad.dtype != bd.dtype:
             dt = _dtype.result_type(ad, bd)
             ad = ad.astype(dt, copy=False)

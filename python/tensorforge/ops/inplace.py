@@ -2,7 +2,7 @@
 when autograd records them, the result of the out-of-place op replaces the tensor's history."""
 import numpy as np
 
-from .._backend import check_same_device, xp
+from .._backend import join_cpu_scalar, xp
 from ..autograd.grad_mode import state
 from ..tensor import Tensor, make
 from . import elementwise as ew
@@ -55,7 +55,7 @@ def _fast_binary(ufunc, x, other):
     d = x._data
     od = other._data if isinstance(other, Tensor) else other
     if isinstance(other, Tensor) and od.__class__ is not d.__class__:
-        check_same_device(d, od)
+        d, od = join_cpu_scalar(d, od, False, other.requires_grad)
     try:
         ufunc(d, od, out=d, casting="same_kind")
     except TypeError as e:
