@@ -96,8 +96,10 @@ def cuda_module():
 
 
 def _cuda_index(dev):
+    from . import cuda
+
     idx = dev.index or 0
-    count = __import__("tensorforge.cuda", fromlist=["device_count"]).device_count()
+    count = cuda.device_count()
     if idx >= count:
         raise RuntimeError(f"CUDA error: invalid device ordinal (cuda:{idx} requested, {count} visible)")
     return idx
@@ -117,6 +119,8 @@ def to_device(array, dev):
     if not on_cpu and array.device.id == idx:
         return array
     with cupy.cuda.Device(idx):
+        if not on_cpu:
+            return cupy.array(array, copy=True)  # another GPU: a device-to-device copy (asarray would alias)
         return cupy.asarray(array if array.flags.c_contiguous else np.ascontiguousarray(array))
 
 
