@@ -189,7 +189,10 @@ UNARY = {
     "tanh": lambda x: x.tanh(), "sigmoid": lambda x: x.sigmoid(), "relu": lambda x: x.relu(),
     "gelu": lambda x: F.gelu(x), "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"), "erf": lambda x: x.erf(),
     "silu": lambda x: F.silu(x), "leaky_relu": lambda x: F.leaky_relu(x, 0.1), "elu": lambda x: F.elu(x),
-    "softplus": lambda x: F.softplus(x), "abs": lambda x: x.abs(), "neg": lambda x: -x,
+    "softplus": lambda x: F.softplus(x), "hardtanh": lambda x: F.hardtanh(x * 2), "relu6": lambda x: F.relu6(x * 4),
+    "mish": lambda x: F.mish(x), "logsigmoid": lambda x: F.logsigmoid(x), "glu": lambda x: F.glu(x[:, :4]),
+    "dropout2d_eval": lambda x: F.dropout2d(x[None], 0.5, training=False), "smooth_l1": lambda x: F.smooth_l1_loss(x, x.t().t() * 0.5),
+    "abs": lambda x: x.abs(), "neg": lambda x: -x,
     "clamp": lambda x: x.clamp(-0.5, 0.5), "pow": lambda x: x ** 2, "rsqrt": lambda x: (x.abs() + 1).rsqrt(),
     "sin": lambda x: x.sin(), "softmax": lambda x: x.softmax(-1), "log_softmax": lambda x: x.log_softmax(1),
     "logsumexp": lambda x: x.logsumexp(-1), "sum": lambda x: x.sum(0), "mean": lambda x: x.mean(),
@@ -361,7 +364,7 @@ def _layer_case(name, rng):
         return nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True), randn(rng, 2, 5, 8)
     if name in ("lstm", "gru", "rnn"):
         cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[name]
-        return cls(5, 4, num_layers=2, batch_first=True), randn(rng, 2, 3, 5)
+        return cls(5, 4, num_layers=2, batch_first=True, bidirectional=name != "rnn"), randn(rng, 2, 3, 5)
     raise AssertionError(name)
 
 
@@ -492,6 +495,8 @@ def test_training_loop_on_device(device, rng):
         on(p, device)
     pred = model.predict(x, verbose=0)
     assert pred.shape == (64, 2)
+    loader = tf.data.DataLoader(tf.data.TensorDataset(tf.tensor(x), tf.tensor(y)), batch_size=16, shuffle=True)
+    model.fit(loader, epochs=1, verbose=0)  # DataLoader batches are moved to the model's device too
     res = model.evaluate(x, y, verbose=0)
     assert np.isfinite(list(res.values()) if isinstance(res, dict) else res).all()
 
