@@ -34,7 +34,6 @@ def leaf(a, device, dtype=None):
 def compare(fn, arrays, device, rtol=1e-5, atol=1e-6, grads=True):
     """fn on CPU tensors and on `device` tensors made from the same arrays: outputs and (when grads)
     gradients of sum(out * w) for a random w must match, and everything must live on `device`."""
-    rng = np.random.default_rng(0)
     results = []
     for dev in ("cpu", device):
         ins = [leaf(a, dev) if isinstance(a, np.ndarray) else a for a in arrays]
@@ -61,7 +60,6 @@ def compare(fn, arrays, device, rtol=1e-5, atol=1e-6, grads=True):
     (co, cg), (do, dg) = results
     for a, b in zip(co + cg, do + dg):
         np.testing.assert_allclose(b, a, rtol=rtol, atol=atol)
-    del rng
     return results
 
 
