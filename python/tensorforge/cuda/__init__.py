@@ -1,5 +1,13 @@
 """tensorforge.cuda: the CUDA backend from Python.
 
+CUDA tensors: a Tensor on "cuda" holds a cupy array (install cupy with the extra:
+``pip install "tensorforge[cuda]"`` gives cupy-cuda13x; ``cupy-cuda12x`` for a CUDA 12 driver).
+``x.cuda()``, ``x.to("cuda")``, ``device="cuda"`` in the creation functions, ``module.to("cuda")``
+and ``load(map_location="cuda")`` put data there; every op then runs on the device: matmul/linear,
+conv2d, pooling, scaled_dot_product_attention and Adam/AdamW (float32) on the kernels below
+(python/tensorforge/ops/_kernels.py and ops/attention_cuda.py choose), the rest on cupy's own
+operations. Nothing has run on a real GPU yet (see Status).
+
 Queries (work in every build, with or without a driver or cupy):
     is_built()      the CUDA kernels were compiled into this build
     device_count()  GPUs the CUDA runtime sees (0 with no driver or no device)
