@@ -117,6 +117,8 @@ def current_stream(like=None):
     if like is not None and _is_torch(like) and getattr(like, "is_cuda", False):
         import torch
         return int(torch.cuda.current_stream(like.device).cuda_stream)
+    if not is_available():
+        return 0  # the kernel call then raises our "built without CUDA" / "no device" error, not cupy's
     cupy = _try_import_cupy()
     if cupy is None:
         return 0
