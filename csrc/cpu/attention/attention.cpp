@@ -1,21 +1,27 @@
 // Fused scaled-dot-product attention on the CPU, flash style (see tensorforge/attention.h).
 //
-// Forward, one work item per (problem n, tile of BQ query rows):
-//   for each block of BK keys (blocks wholly above the diagonal skipped when causal):
-//     s = scale * Q_tile K_blk^T (our GEMM, BQ x BK in a per-thread buffer), mask applied
-//     online softmax per row: m' = max(m, max_j s), acc *= exp(m - m'), l = l exp(m - m') + sum p,
-//     p = exp(s - m') (dropout applied to p here, not to l)
-//     acc += p V_blk (our GEMM, beta = 1)
+// Forward, one work item per (problem n, every chunks-th query tile of it): the item packs the
+// problem's K and V once as GEMM-microkernel B operands (microkernel.h), then per query tile of
+// about BQ rows (a multiple of the microkernel's MR; Q tile packed once as the A operand) and per
+// block of BK keys (blocks wholly above the diagonal skipped when causal):
+//     s = scale * Q_tile K_blk^T   microkernels straight into a BQ x BK buffer; when causal, the
+//                                  MR x NR tiles above the diagonal are not computed
+//     mask applied; online softmax per row: m' = max(m, max_j s), acc *= exp(m - m'),
+//     l = l exp(m - m') + sum p, p = exp(s - m') (dropout applied to p here, not to l)
+//     acc += p V_blk                p packed as the A operand; each MR-row sliver runs only over
+//                                  the keys it can see
 //   out = acc / l, lse = m + log l.
 // Backward (FlashAttention-2 order), one work item per (n, chunk of key blocks): with
 // D_i = dout_i . out_i precomputed, for each key block and each query tile that can see it
 //   p = exp(s - lse_i) recomputed, dp = dout V_blk^T, z = dropout keep / (1 - p_drop),
-//   dV_blk += (p z)^T dout, ds = p (dp z - D), dK_blk += scale ds^T Q, dQ_tile += scale ds K_blk.
+//   dV_blk += (p z)^T dout, ds = p (dp z - D), dK_blk += scale ds^T Q, dQ_tile += scale ds K_blk
+//   (each on our GEMM).
 // dK/dV rows belong to one work item. dQ is written in place when a problem is one work item;
 // when there are fewer problems than threads, a problem's key blocks are split into chunks with a
 // private dQ each (L x E, linear in L), summed at the end. Work items are handed out dynamically
-// (causal tiles differ in cost). Buffers per thread: BQ x BK scores and dp, BQ x Ev accumulator.
-// The per-row max and exp run on the SIMD path chosen at run time (row_ops.h).
+// (causal tiles differ in cost). Buffers per thread: packed K and V of one problem (S x (E + Ev)),
+// BQ x BK scores and p, a BQ x Ev accumulator. The per-row max and exp run on the SIMD path chosen
+// at run time (row_ops.h).
 #include <tensorforge/attention.h>
 #include <tensorforge/gemm.h>
 
@@ -26,15 +32,17 @@
 #include <vector>
 
 #include "../cpu_features.h"
+#include "../gemm/microkernel.h"
 #include "../thread_pool.h"
 #include "row_ops.h"
 
 namespace tf::cpu {
 namespace {
 
-// Multiples of every GEMM microkernel's MR (12, 6, 4) and NR (32, 16), so tiles have no ragged edges;
-// 96 x 192 measured best of 64x128, 128x128, 96x192 against torch in one process (2 cores).
-constexpr int64_t BQ = 96;   // query rows per tile
+// BK is a multiple of every GEMM microkernel's NR (32, 16, 8); the forward rounds its query tiles
+// to the microkernel's MR. 96 x 192 measured best of 64x128, 128x128, 96x192 against torch in one
+// process (2 cores).
+constexpr int64_t BQ = 96;   // query rows per tile (about)
 constexpr int64_t BK = 192;  // keys per block
 
 template <typename T>
@@ -54,6 +62,25 @@ AttentionRowOps<float> row_ops<float>() {
 template <>
 AttentionRowOps<double> row_ops<double>() {
     return attention_row_ops_f64_baseline();
+}
+
+template <typename T>
+GemmMicrokernel<T> microkernel();
+
+template <>
+GemmMicrokernel<float> microkernel<float>() {
+    switch (active_isa()) {
+#ifdef TENSORFORGE_HAVE_X86_KERNELS
+        case Isa::avx512: return gemm_microkernel_f32_avx512();
+        case Isa::avx2: return gemm_microkernel_f32_avx2();
+#endif
+        default: return gemm_microkernel_f32_baseline();
+    }
+}
+
+template <>
+GemmMicrokernel<double> microkernel<double>() {
+    return gemm_microkernel_f64_baseline();
 }
 
 // Hands out work items 0..count-1 to the pool's threads one at a time.
@@ -110,55 +137,147 @@ int64_t key_end(const AttentionShape& s, bool causal, int64_t i0, int64_t bq) {
     return causal ? std::min(s.S, i0 + bq) : s.S;
 }
 
+// Packs rows [0, rows) of the row-major matrix a (row stride lda, `cols` columns) as a GEMM
+// microkernel A operand: slivers of mr rows, each `cols` groups of mr values; rows from `rows` up
+// to the next multiple of mr are zero.
+template <typename T>
+void pack_rows_as_a(const T* a, int64_t lda, int64_t rows, int64_t cols, int64_t mr, T* dst) {
+    for (int64_t sl = 0; sl * mr < rows; ++sl) {
+        T* d = dst + sl * cols * mr;
+        for (int64_t r = 0; r < mr; ++r) {
+            const int64_t i = sl * mr + r;
+            if (i < rows) {
+                const T* src = a + i * lda;
+                for (int64_t p = 0; p < cols; ++p) d[p * mr + r] = src[p];
+            } else {
+                for (int64_t p = 0; p < cols; ++p) d[p * mr + r] = T(0);
+            }
+        }
+    }
+}
+
+// Packs keys [0, keys) of one problem as the B operands of the microkernels:
+//   kb (for Q K^T): slivers of nr keys, each E groups of nr values (keys past `keys` are zero);
+//   vb (for P V):   slivers of nr value columns, each keys_pad groups of nr values (zero past
+//                   `keys` and Ev), so a key block of a sliver is one contiguous run.
+template <typename T>
+void pack_kv(const AttentionShape& s, const T* k, const T* v, int64_t keys, int64_t keys_pad, int64_t ev_pad,
+             int64_t nr, T* kb, T* vb) {
+    for (int64_t j0 = 0; j0 < keys_pad; j0 += nr) {
+        T* kd = kb + j0 * s.E;
+        for (int64_t c = 0; c < nr; ++c) {
+            if (j0 + c < keys) {
+                const T* src = k + (j0 + c) * s.E;
+                for (int64_t p = 0; p < s.E; ++p) kd[p * nr + c] = src[p];
+            } else {
+                for (int64_t p = 0; p < s.E; ++p) kd[p * nr + c] = T(0);
+            }
+        }
+    }
+    for (int64_t e0 = 0; e0 < ev_pad; e0 += nr) {
+        T* vd = vb + e0 * keys_pad;
+        const int64_t cols = std::max<int64_t>(0, std::min(nr, s.Ev - e0));
+        for (int64_t j = 0; j < keys_pad; ++j, vd += nr) {
+            if (j < keys) {
+                std::copy(v + j * s.Ev + e0, v + j * s.Ev + e0 + cols, vd);
+                std::fill(vd + cols, vd + nr, T(0));
+            } else {
+                std::fill(vd, vd + nr, T(0));
+            }
+        }
+    }
+}
+
+// Query rows per tile: about BQ, a multiple of mr, tiles of nearly equal size.
+int64_t query_tile_rows(int64_t L, int64_t mr) {
+    const int64_t tiles = std::max<int64_t>(1, (L + BQ - 1) / BQ);
+    const int64_t rows = (L + tiles - 1) / tiles;
+    return (rows + mr - 1) / mr * mr;
+}
+
 template <typename T>
 void forward(const AttentionShape& s, T scale, const T* q, const T* k, const T* v, const AttentionMask<T>& mask,
              const AttentionDropout& drop, T* out, T* lse) {
     const AttentionRowOps<T> ops = row_ops<T>();
-    const int64_t tiles = (s.L + BQ - 1) / BQ;
+    const GemmMicrokernel<T> uk = microkernel<T>();
+    const int64_t mr = uk.mr, nr = uk.nr;
+    const int64_t bq_max = query_tile_rows(s.L, mr), tiles = (s.L + bq_max - 1) / bq_max;
+    const int64_t ev_pad = (s.Ev + nr - 1) / nr * nr;
+    const int nthreads = get_num_threads();
+    // A work item is a problem's tiles c, c + chunks, c + 2 chunks, ...: enough items to balance the
+    // threads, few enough that packing a problem's K and V once per item stays cheap.
+    const int64_t chunks = std::min(tiles, (4 * nthreads + s.batch - 1) / s.batch);
     const T ninf = -std::numeric_limits<T>::infinity();
     const T keep_scale = drop.p > 0 ? T(1 / (1 - drop.p)) : T(1);
-    const int nthreads = get_num_threads();
     std::vector<std::vector<T>> scratch(nthreads);
-    run_dynamic(s.batch * tiles, [&](int64_t item, int tid) {
+    run_dynamic(s.batch * chunks, [&](int64_t item, int tid) {
+        const int64_t b = item / chunks, chunk = item % chunks;
+        const int64_t last_tile = chunk + (tiles - 1 - chunk) / chunks * chunks;
+        const int64_t keys = key_end(s, mask.causal, last_tile * bq_max, std::min(bq_max, s.L - last_tile * bq_max));
+        const int64_t keys_pad = (keys + nr - 1) / nr * nr;
         std::vector<T>& buf = scratch[tid];
-        buf.resize(BQ * BK + BQ * s.Ev + 2 * BQ);
-        T* sc = buf.data();
-        T* acc = sc + BQ * BK;
-        T* mx = acc + BQ * s.Ev;
-        T* l = mx + BQ;
-        const int64_t b = item / tiles, i0 = (item % tiles) * BQ, bq = std::min(BQ, s.L - i0);
-        const T* qt = q + (b * s.L + i0) * s.E;
-        std::fill(acc, acc + bq * s.Ev, T(0));
-        std::fill(mx, mx + bq, ninf);
-        std::fill(l, l + bq, T(0));
-        const int64_t kend = key_end(s, mask.causal, i0, bq);
-        for (int64_t j0 = 0; j0 < kend; j0 += BK) {
-            const int64_t bk = std::min(BK, kend - j0);
-            gemm_nt<T>(bq, bk, s.E, scale, qt, s.E, k + (b * s.S + j0) * s.E, s.E, T(0), sc, bk);
-            for (int64_t r = 0; r < bq; ++r) {
-                T* row = sc + r * bk;
-                mask_row(mask, b, i0 + r, j0, bk, row);
-                const T m_new = std::max(mx[r], ops.row_max(row, bk));
-                if (m_new == ninf) {  // nothing to attend to in this row so far
-                    std::fill(row, row + bk, T(0));
-                    continue;
+        buf.resize(keys_pad * (s.E + ev_pad) + bq_max * (s.E + 2 * BK + ev_pad + 2));
+        T* kb = buf.data();                  // K packed for Q K^T
+        T* vb = kb + keys_pad * s.E;         // V packed for P V
+        T* qa = vb + keys_pad * ev_pad;      // Q tile packed as the A operand
+        T* sc = qa + bq_max * s.E;           // scores, then p, row-major bq_max x BK
+        T* pa = sc + bq_max * BK;            // p packed as the A operand
+        T* acc = pa + bq_max * BK;           // bq_max x ev_pad
+        T* mx = acc + bq_max * ev_pad;
+        T* l = mx + bq_max;
+        pack_kv(s, k + b * s.S * s.E, v + b * s.S * s.Ev, keys, keys_pad, ev_pad, nr, kb, vb);
+        for (int64_t tile = chunk; tile < tiles; tile += chunks) {
+            const int64_t i0 = tile * bq_max, bq = std::min(bq_max, s.L - i0);
+            const int64_t slivers = (bq + mr - 1) / mr;
+            pack_rows_as_a(q + (b * s.L + i0) * s.E, s.E, bq, s.E, mr, qa);
+            std::fill(acc, acc + slivers * mr * ev_pad, T(0));
+            std::fill(mx, mx + bq, ninf);
+            std::fill(l, l + bq, T(0));
+            const int64_t kend = key_end(s, mask.causal, i0, bq);
+            for (int64_t j0 = 0; j0 < kend; j0 += BK) {
+                const int64_t bk = std::min(BK, kend - j0), bk_pad = (bk + nr - 1) / nr * nr;
+                // Keys of the block that row sliver sl can see (causal: up to its last row).
+                auto seen = [&](int64_t sl) { return mask.causal ? std::min(bk, i0 + sl * mr + mr - j0) : bk; };
+                for (int64_t sl = 0; sl < slivers; ++sl)
+                    for (int64_t c0 = 0; c0 < bk_pad; c0 += nr) {
+                        T* dst = sc + sl * mr * BK + c0;
+                        if (c0 < seen(sl))
+                            uk.run(s.E, qa + sl * s.E * mr, kb + (j0 + c0) * s.E, dst, BK, scale, T(0), false);
+                    }
+                for (int64_t r = 0; r < bq; ++r) {
+                    const int64_t i = i0 + r;
+                    T* row = sc + r * BK;
+                    const int64_t n = mask.causal ? std::max<int64_t>(0, std::min(bk, i + 1 - j0)) : bk;
+                    mask_row(mask, b, i, j0, n, row);
+                    const T m_new = std::max(mx[r], n > 0 ? ops.row_max(row, n) : ninf);
+                    if (m_new == ninf) {  // nothing to attend to in this row so far
+                        std::fill(row, row + bk_pad, T(0));
+                        continue;
+                    }
+                    const T alpha = std::exp(mx[r] - m_new);
+                    l[r] = l[r] * alpha + ops.exp_shifted_sum(row, m_new, row, n);
+                    std::fill(row + n, row + bk_pad, T(0));
+                    mx[r] = m_new;
+                    if (alpha != T(1))
+                        for (T *a = acc + r * ev_pad, *e = a + s.Ev; a < e; ++a) *a *= alpha;
+                    if (drop.p > 0)
+                        for (int64_t j = 0; j < n; ++j)
+                            row[j] *= attention_dropout_keep(drop, s, b, i, j0 + j) ? keep_scale : T(0);
                 }
-                const T alpha = std::exp(mx[r] - m_new);
-                l[r] = l[r] * alpha + ops.exp_shifted_sum(row, m_new, row, bk);
-                mx[r] = m_new;
-                if (alpha != T(1))
-                    for (T *a = acc + r * s.Ev, *e = a + s.Ev; a < e; ++a) *a *= alpha;
-                if (drop.p > 0)
-                    for (int64_t j = 0; j < bk; ++j)
-                        row[j] *= attention_dropout_keep(drop, s, b, i0 + r, j0 + j) ? keep_scale : T(0);
+                pack_rows_as_a(sc, BK, bq, bk_pad, mr, pa);
+                for (int64_t sl = 0; sl < slivers; ++sl) {
+                    if (seen(sl) <= 0) continue;
+                    for (int64_t e0 = 0; e0 < ev_pad; e0 += nr)
+                        uk.run(seen(sl), pa + sl * bk_pad * mr, vb + e0 * keys_pad + j0 * nr, acc + sl * mr * ev_pad + e0,
+                               ev_pad, T(1), T(1), true);
+                }
             }
-            gemm_nn<T>(bq, s.Ev, bk, T(1), sc, bk, v + (b * s.S + j0) * s.Ev, s.Ev, T(1), acc, s.Ev);
-        }
-        for (int64_t r = 0; r < bq; ++r) {
-            T* o = out + (b * s.L + i0 + r) * s.Ev;
-            const T inv = l[r] > 0 ? T(1) / l[r] : T(0);
-            for (int64_t e = 0; e < s.Ev; ++e) o[e] = acc[r * s.Ev + e] * inv;
-            lse[b * s.L + i0 + r] = l[r] > 0 ? mx[r] + std::log(l[r]) : std::numeric_limits<T>::infinity();
+            for (int64_t r = 0; r < bq; ++r) {
+                T* o = out + (b * s.L + i0 + r) * s.Ev;
+                const T inv = l[r] > 0 ? T(1) / l[r] : T(0);
+                for (int64_t e = 0; e < s.Ev; ++e) o[e] = acc[r * ev_pad + e] * inv;
+                lse[b * s.L + i0 + r] = l[r] > 0 ? mx[r] + std::log(l[r]) : std::numeric_limits<T>::infinity();
+            }
         }
     });
 }
