@@ -143,6 +143,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="B = 1 and 8, L <= 1024, few repeats")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds per case (default 5, quick 3)")
+    parser.add_argument("--grid", default=None, help="batch x heads to run, e.g. 1x8,32x8 (default all)")
+    parser.add_argument("--lengths", default=None, help="L = S values to run, e.g. 1024,2048 (default all)")
     parser.add_argument("--max-work", type=float, default=2.0**28, help="skip cases with B*H*L*S above this")
     parser.add_argument("--plain-max-gib", type=float, default=2.0, help="memory cap for the plain path's scores")
     parser.add_argument("--no-peak-memory", action="store_true")
@@ -155,6 +157,10 @@ def main():
     torch.set_num_threads(threads)
     grid, lengths, rounds = (GRID[:2], LENGTHS[:3], 3) if args.quick else (GRID, LENGTHS, 5)
     rounds = args.rounds or rounds
+    if args.grid:
+        grid = [tuple(int(x) for x in bh.split("x")) for bh in args.grid.split(",")]
+    if args.lengths:
+        lengths = [int(x) for x in args.lengths.split(",")]
     fma_peak = _C.measure_fma_peak_gflops(threads, 0.3)
     gemm = gemm_rate(threads)
     rows, skipped = [], []

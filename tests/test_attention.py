@@ -59,8 +59,14 @@ def inputs(rng, n, L, S, E, Ev, dtype):
     return tuple(random_array(rng, shp).astype(dtype) for shp in ((n, L, E), (n, S, E), (n, S, Ev), (n, L, Ev)))
 
 
+# (n, L, S, E, Ev). The larger ones span several query tiles (about 96 rows, rounded to the
+# microkernel's MR), key blocks (192 keys, the last one ragged) and work items per problem: 3 x 250
+# x 401 puts two tiles into one forward work item; 97 x 193 x 33 x 17 has one row and one key past a
+# tile and a block, and head dims that fit no microkernel's MR or NR; 400 x 150 and 150 x 400 are
+# causal with L > S and L < S across tiles.
 SHAPES = [(1, 1, 1, 1, 1), (2, 7, 33, 16, 8), (3, 33, 7, 64, 64), (2, 127, 129, 64, 32), (1, 200, 70, 40, 96),
-          (1, 16, 300, 256, 256)]
+          (1, 16, 300, 256, 256), (3, 250, 401, 64, 64), (2, 97, 193, 33, 17), (1, 400, 150, 64, 64),
+          (1, 150, 400, 64, 64), (2, 130, 60, 256, 200)]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -97,6 +103,21 @@ def test_kernel_masks_broadcast(rng, isa, threads, dtype, kind, mask_shape):
             assert_close(got, want, 10 * TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["bool", "float"])
+def test_kernel_mask_with_causal_across_tiles_and_blocks(rng, isa, threads, dtype, kind):
+    """A per-element mask and causality together, over several query tiles and key blocks."""
+    n, L, S, E = 2, 230, 410, 40
+    q, k, v, dout = inputs(rng, n, L, S, E, E, dtype)
+    mask = rng.uniform(size=(n, L, S)) < 0.8 if kind == "bool" else random_array(rng, (n, L, S)).astype(dtype)
+    out, grads = run_kernel(q, k, v, 0.2, mask=mask, causal=True, dout=dout, want_dmask=kind == "float")
+    ref, ref_grads = reference(q, k, v, 0.2, mask=mask, causal=True, dout=dout)
+    assert_close(out, ref, TOL[dtype])
+    for got, want in zip(grads, ref_grads):
+        if got is not None:
+            assert_close(got, want, 10 * TOL[dtype])
+
+
 def test_kernel_fully_masked_rows_give_zeros(rng, isa):
     q, k, v, dout = inputs(rng, 2, 9, 12, 8, 8, np.float32)
     mask = rng.uniform(size=(2, 9, 12)) < 0.5
@@ -110,8 +131,9 @@ def test_kernel_fully_masked_rows_give_zeros(rng, isa):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_kernel_dropout_mask_is_the_hash_and_backward_reuses_it(rng, threads, dtype):
-    n, L, S, E, p, seed = 2, 9, 13, 8, 0.4, int(rng.integers(2**62))
+@pytest.mark.parametrize("size", [(9, 13), (130, 250)], ids=["small", "tiles"])
+def test_kernel_dropout_mask_is_the_hash_and_backward_reuses_it(rng, threads, dtype, size):
+    (n, E, p, seed), (L, S) = (2, 8, 0.4, int(rng.integers(2**62))), size
     q, k, v, dout = inputs(rng, n, L, S, E, E, dtype)
     keep = np.array([[[_C.attention_dropout_keep(p, seed, L, S, b, i, j) for j in range(S)] for i in range(L)]
                      for b in range(n)], dtype=np.float64)

@@ -1,23 +1,31 @@
 // Fused scaled-dot-product attention on the CPU, flash style (see tensorforge/attention.h).
 //
-// Forward, one work item per (problem n, tile of BQ query rows):
-//   for each block of BK keys (blocks wholly above the diagonal skipped when causal):
-//     s = scale * Q_tile K_blk^T (our GEMM, BQ x BK in a per-thread buffer), mask applied
-//     online softmax per row: m' = max(m, max_j s), acc *= exp(m - m'), l = l exp(m - m') + sum p,
-//     p = exp(s - m') (dropout applied to p here, not to l)
-//     acc += p V_blk (our GEMM, beta = 1)
+// Forward, one work item per (problem n, every chunks-th query tile of it): the item packs the
+// problem's K and V once as GEMM-microkernel B operands (microkernel.h), then per query tile of
+// about BQ rows (a multiple of the microkernel's MR; Q tile packed once as the A operand) and per
+// block of BK keys (blocks wholly above the diagonal skipped when causal):
+//     s = scale * Q_tile K_blk^T   microkernels straight into a BQ x BK buffer; when causal, the
+//                                  MR x NR tiles above the diagonal are not computed
+//     mask applied; online softmax per row: m' = max(m, max_j s), acc *= exp(m - m'),
+//     l = l exp(m - m') + sum p, p = exp(s - m') (dropout applied to p here, not to l)
+//     acc += p V_blk                p packed as the A operand; each MR-row sliver runs only over
+//                                  the keys it can see
 //   out = acc / l, lse = m + log l.
 // Backward (FlashAttention-2 order), one work item per (n, chunk of key blocks): with
-// D_i = dout_i . out_i precomputed, for each key block and each query tile that can see it
-//   p = exp(s - lse_i) recomputed, dp = dout V_blk^T, z = dropout keep / (1 - p_drop),
-//   dV_blk += (p z)^T dout, ds = p (dp z - D), dK_blk += scale ds^T Q, dQ_tile += scale ds K_blk.
-// dK/dV rows belong to one work item. dQ is written in place when a problem is one work item;
-// when there are fewer problems than threads, a problem's key blocks are split into chunks with a
-// private dQ each (L x E, linear in L), summed at the end. Work items are handed out dynamically
-// (causal tiles differ in cost). Buffers per thread: BQ x BK scores and dp, BQ x Ev accumulator.
-// The per-row max and exp run on the SIMD path chosen at run time (row_ops.h).
+// D_i = dout_i . out_i precomputed, for each key block (K and V packed once) and each query tile
+// that can see it (Q and dout packed once per tile), all on the GEMM microkernels:
+//   s = scale Q K_blk^T and dp = dout V_blk^T (MR x NR tiles above the diagonal skipped),
+//   p = exp(s - lse_i) recomputed, z = dropout keep / (1 - p_drop), ds = p (dp z - D),
+//   dV_blk += (p z)^T dout, dK_blk += scale ds^T Q (each MR-key sliver only over the queries that
+//   see it; padded per-block accumulators), dQ_tile += scale ds K_blk (a padded per-item dQ).
+// dK/dV rows belong to one work item. dQ accumulates per item in a padded buffer (L x E, linear in
+// L) that is added into dq when a problem is one work item; when there are fewer problems than
+// threads, a problem's key blocks are split into chunks with a private dQ part each, summed at the
+// end. Work items are handed out dynamically (causal tiles differ in cost). Forward buffers per
+// thread: packed K and V of one problem (S x (E + Ev)), BQ x BK scores and p, a BQ x Ev
+// accumulator; backward: the dQ buffer, otherwise block and tile sized. The per-row max and exp
+// run on the SIMD path chosen at run time (row_ops.h).
 #include <tensorforge/attention.h>
-#include <tensorforge/gemm.h>
 
 #include <algorithm>
 #include <atomic>
@@ -26,15 +34,17 @@
 #include <vector>
 
 #include "../cpu_features.h"
+#include "../gemm/microkernel.h"
 #include "../thread_pool.h"
 #include "row_ops.h"
 
 namespace tf::cpu {
 namespace {
 
-// Multiples of every GEMM microkernel's MR (12, 6, 4) and NR (32, 16), so tiles have no ragged edges;
-// 96 x 192 measured best of 64x128, 128x128, 96x192 against torch in one process (2 cores).
-constexpr int64_t BQ = 96;   // query rows per tile
+// BK is a multiple of every GEMM microkernel's NR (32, 16, 8); the forward rounds its query tiles
+// to the microkernel's MR. 96 x 192 measured best of 64x128, 128x128, 96x192 against torch in one
+// process (2 cores).
+constexpr int64_t BQ = 96;   // query rows per tile (about)
 constexpr int64_t BK = 192;  // keys per block
 
 template <typename T>
@@ -56,37 +66,31 @@ AttentionRowOps<double> row_ops<double>() {
     return attention_row_ops_f64_baseline();
 }
 
+template <typename T>
+GemmMicrokernel<T> microkernel();
+
+template <>
+GemmMicrokernel<float> microkernel<float>() {
+    switch (active_isa()) {
+#ifdef TENSORFORGE_HAVE_X86_KERNELS
+        case Isa::avx512: return gemm_microkernel_f32_avx512();
+        case Isa::avx2: return gemm_microkernel_f32_avx2();
+#endif
+        default: return gemm_microkernel_f32_baseline();
+    }
+}
+
+template <>
+GemmMicrokernel<double> microkernel<double>() {
+    return gemm_microkernel_f64_baseline();
+}
+
 // Hands out work items 0..count-1 to the pool's threads one at a time.
 void run_dynamic(int64_t count, const std::function<void(int64_t item, int tid)>& fn) {
     std::atomic<int64_t> next{0};
     parallel_run(static_cast<int>(std::min<int64_t>(count, get_num_threads())), [&](int tid, int) {
         for (int64_t item = next++; item < count; item = next++) fn(item, tid);
     });
-}
-
-// One row block of scores: (m x n) = alpha * a (m x kk, row stride lda) * b^T (n x kk, row stride ldb).
-template <typename T>
-void gemm_nt(int64_t m, int64_t n, int64_t kk, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb, T beta,
-             T* c, int64_t ldc) {
-    GemmShape g;
-    g.trans_b = true;
-    g.m = m, g.n = n, g.k = kk, g.lda = lda, g.ldb = ldb, g.ldc = ldc;
-    gemm(g, alpha, a, b, beta, c);
-}
-template <typename T>
-void gemm_nn(int64_t m, int64_t n, int64_t kk, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb, T beta,
-             T* c, int64_t ldc) {
-    GemmShape g;
-    g.m = m, g.n = n, g.k = kk, g.lda = lda, g.ldb = ldb, g.ldc = ldc;
-    gemm(g, alpha, a, b, beta, c);
-}
-template <typename T>
-void gemm_tn(int64_t m, int64_t n, int64_t kk, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb, T beta,
-             T* c, int64_t ldc) {
-    GemmShape g;
-    g.trans_a = true;
-    g.m = m, g.n = n, g.k = kk, g.lda = lda, g.ldb = ldb, g.ldc = ldc;
-    gemm(g, alpha, a, b, beta, c);
 }
 
 // Applies mask and causality to row i, keys [j0, j0 + n) of problem b: masked scores become -inf.
@@ -110,57 +114,174 @@ int64_t key_end(const AttentionShape& s, bool causal, int64_t i0, int64_t bq) {
     return causal ? std::min(s.S, i0 + bq) : s.S;
 }
 
+// Packs rows [0, rows) of the row-major matrix a (row stride lda, `cols` columns) as a GEMM
+// microkernel A operand: slivers of mr rows, each `cols` groups of mr values; rows from `rows` up
+// to the next multiple of mr are zero.
+template <typename T>
+void pack_rows_as_a(const T* a, int64_t lda, int64_t rows, int64_t cols, int64_t mr, T* dst) {
+    for (int64_t sl = 0; sl * mr < rows; ++sl) {
+        T* d = dst + sl * cols * mr;
+        for (int64_t r = 0; r < mr; ++r) {
+            const int64_t i = sl * mr + r;
+            if (i < rows) {
+                const T* src = a + i * lda;
+                for (int64_t p = 0; p < cols; ++p) d[p * mr + r] = src[p];
+            } else {
+                for (int64_t p = 0; p < cols; ++p) d[p * mr + r] = T(0);
+            }
+        }
+    }
+}
+
+// Packs the transpose of rows [0, rows_pad) of the row-major matrix a (row stride lda, `cols`
+// columns) as a microkernel B operand: slivers of nr rows of a, each `cols` groups of nr values
+// (sliver r0 at dst + r0 * cols); rows from `rows` on are zero. K as the B operand of Q K^T.
+template <typename T>
+void pack_transposed_as_b(const T* a, int64_t lda, int64_t rows, int64_t rows_pad, int64_t cols, int64_t nr, T* dst) {
+    for (int64_t r0 = 0; r0 < rows_pad; r0 += nr) {
+        T* d = dst + r0 * cols;
+        for (int64_t c = 0; c < nr; ++c) {
+            if (r0 + c < rows) {
+                const T* src = a + (r0 + c) * lda;
+                for (int64_t p = 0; p < cols; ++p) d[p * nr + c] = src[p];
+            } else {
+                for (int64_t p = 0; p < cols; ++p) d[p * nr + c] = T(0);
+            }
+        }
+    }
+}
+
+// Packs rows [0, rows_pad) of the row-major matrix a (row stride lda, `cols` columns) as a
+// microkernel B operand: slivers of nr columns, each rows_pad groups of nr values (sliver c0 at
+// dst + c0 * rows_pad, so a run of rows of a sliver is contiguous); rows from `rows` on and
+// columns from `cols` to the next multiple of nr are zero. V as the B operand of P V.
+template <typename T>
+void pack_rows_as_b(const T* a, int64_t lda, int64_t rows, int64_t rows_pad, int64_t cols, int64_t nr, T* dst) {
+    for (int64_t c0 = 0; c0 < cols; c0 += nr) {
+        const int64_t live = std::min(nr, cols - c0);
+        T* d = dst + c0 * rows_pad;
+        for (int64_t i = 0; i < rows_pad; ++i, d += nr) {
+            if (i < rows) {
+                std::copy(a + i * lda + c0, a + i * lda + c0 + live, d);
+                std::fill(d + live, d + nr, T(0));
+            } else {
+                std::fill(d, d + nr, T(0));
+            }
+        }
+    }
+}
+
+// Query rows per tile: about BQ, a multiple of mr, tiles of nearly equal size.
+int64_t query_tile_rows(int64_t L, int64_t mr) {
+    const int64_t tiles = std::max<int64_t>(1, (L + BQ - 1) / BQ);
+    const int64_t rows = (L + tiles - 1) / tiles;
+    return (rows + mr - 1) / mr * mr;
+}
+
 template <typename T>
 void forward(const AttentionShape& s, T scale, const T* q, const T* k, const T* v, const AttentionMask<T>& mask,
              const AttentionDropout& drop, T* out, T* lse) {
     const AttentionRowOps<T> ops = row_ops<T>();
-    const int64_t tiles = (s.L + BQ - 1) / BQ;
+    const GemmMicrokernel<T> uk = microkernel<T>();
+    const int64_t mr = uk.mr, nr = uk.nr;
+    const int64_t bq_max = query_tile_rows(s.L, mr), tiles = (s.L + bq_max - 1) / bq_max;
+    const int64_t ev_pad = (s.Ev + nr - 1) / nr * nr;
+    const int nthreads = get_num_threads();
+    // A work item is a problem's tiles c, c + chunks, c + 2 chunks, ...: enough items to balance the
+    // threads, few enough that packing a problem's K and V once per item stays cheap.
+    const int64_t chunks = std::min(tiles, (4 * nthreads + s.batch - 1) / s.batch);
     const T ninf = -std::numeric_limits<T>::infinity();
     const T keep_scale = drop.p > 0 ? T(1 / (1 - drop.p)) : T(1);
-    const int nthreads = get_num_threads();
     std::vector<std::vector<T>> scratch(nthreads);
-    run_dynamic(s.batch * tiles, [&](int64_t item, int tid) {
+    run_dynamic(s.batch * chunks, [&](int64_t item, int tid) {
+        const int64_t b = item / chunks, chunk = item % chunks;
+        const int64_t last_tile = chunk + (tiles - 1 - chunk) / chunks * chunks;
+        const int64_t keys = key_end(s, mask.causal, last_tile * bq_max, std::min(bq_max, s.L - last_tile * bq_max));
+        const int64_t keys_pad = (keys + nr - 1) / nr * nr;
         std::vector<T>& buf = scratch[tid];
-        buf.resize(BQ * BK + BQ * s.Ev + 2 * BQ);
-        T* sc = buf.data();
-        T* acc = sc + BQ * BK;
-        T* mx = acc + BQ * s.Ev;
-        T* l = mx + BQ;
-        const int64_t b = item / tiles, i0 = (item % tiles) * BQ, bq = std::min(BQ, s.L - i0);
-        const T* qt = q + (b * s.L + i0) * s.E;
-        std::fill(acc, acc + bq * s.Ev, T(0));
-        std::fill(mx, mx + bq, ninf);
-        std::fill(l, l + bq, T(0));
-        const int64_t kend = key_end(s, mask.causal, i0, bq);
-        for (int64_t j0 = 0; j0 < kend; j0 += BK) {
-            const int64_t bk = std::min(BK, kend - j0);
-            gemm_nt<T>(bq, bk, s.E, scale, qt, s.E, k + (b * s.S + j0) * s.E, s.E, T(0), sc, bk);
-            for (int64_t r = 0; r < bq; ++r) {
-                T* row = sc + r * bk;
-                mask_row(mask, b, i0 + r, j0, bk, row);
-                const T m_new = std::max(mx[r], ops.row_max(row, bk));
-                if (m_new == ninf) {  // nothing to attend to in this row so far
-                    std::fill(row, row + bk, T(0));
-                    continue;
+        buf.resize(keys_pad * (s.E + ev_pad) + bq_max * (s.E + 2 * BK + ev_pad + 2));
+        T* kb = buf.data();                  // K packed for Q K^T
+        T* vb = kb + keys_pad * s.E;         // V packed for P V
+        T* qa = vb + keys_pad * ev_pad;      // Q tile packed as the A operand
+        T* sc = qa + bq_max * s.E;           // scores, then p, row-major bq_max x BK
+        T* pa = sc + bq_max * BK;            // p packed as the A operand
+        T* acc = pa + bq_max * BK;           // bq_max x ev_pad
+        T* mx = acc + bq_max * ev_pad;
+        T* l = mx + bq_max;
+        pack_transposed_as_b(k + b * s.S * s.E, s.E, keys, keys_pad, s.E, nr, kb);
+        pack_rows_as_b(v + b * s.S * s.Ev, s.Ev, keys, keys_pad, s.Ev, nr, vb);
+        for (int64_t tile = chunk; tile < tiles; tile += chunks) {
+            const int64_t i0 = tile * bq_max, bq = std::min(bq_max, s.L - i0);
+            const int64_t slivers = (bq + mr - 1) / mr;
+            pack_rows_as_a(q + (b * s.L + i0) * s.E, s.E, bq, s.E, mr, qa);
+            std::fill(acc, acc + slivers * mr * ev_pad, T(0));
+            std::fill(mx, mx + bq, ninf);
+            std::fill(l, l + bq, T(0));
+            const int64_t kend = key_end(s, mask.causal, i0, bq);
+            for (int64_t j0 = 0; j0 < kend; j0 += BK) {
+                const int64_t bk = std::min(BK, kend - j0), bk_pad = (bk + nr - 1) / nr * nr;
+                // Keys of the block that row sliver sl can see (causal: up to its last row).
+                auto seen = [&](int64_t sl) { return mask.causal ? std::min(bk, i0 + sl * mr + mr - j0) : bk; };
+                for (int64_t sl = 0; sl < slivers; ++sl)
+                    for (int64_t c0 = 0; c0 < bk_pad; c0 += nr) {
+                        T* dst = sc + sl * mr * BK + c0;
+                        if (c0 < seen(sl))
+                            uk.run(s.E, qa + sl * s.E * mr, kb + (j0 + c0) * s.E, dst, BK, scale, T(0), false);
+                    }
+                for (int64_t r = 0; r < bq; ++r) {
+                    const int64_t i = i0 + r;
+                    T* row = sc + r * BK;
+                    const int64_t n = mask.causal ? std::max<int64_t>(0, std::min(bk, i + 1 - j0)) : bk;
+                    mask_row(mask, b, i, j0, n, row);
+                    const T m_new = std::max(mx[r], n > 0 ? ops.row_max(row, n) : ninf);
+                    if (m_new == ninf) {  // nothing to attend to in this row so far
+                        std::fill(row, row + bk_pad, T(0));
+                        continue;
+                    }
+                    const T alpha = std::exp(mx[r] - m_new);
+                    l[r] = l[r] * alpha + ops.exp_shifted_sum(row, m_new, row, n);
+                    std::fill(row + n, row + bk_pad, T(0));
+                    mx[r] = m_new;
+                    if (alpha != T(1))
+                        for (T *a = acc + r * ev_pad, *e = a + s.Ev; a < e; ++a) *a *= alpha;
+                    if (drop.p > 0)
+                        for (int64_t j = 0; j < n; ++j)
+                            row[j] *= attention_dropout_keep(drop, s, b, i, j0 + j) ? keep_scale : T(0);
                 }
-                const T alpha = std::exp(mx[r] - m_new);
-                l[r] = l[r] * alpha + ops.exp_shifted_sum(row, m_new, row, bk);
-                mx[r] = m_new;
-                if (alpha != T(1))
-                    for (T *a = acc + r * s.Ev, *e = a + s.Ev; a < e; ++a) *a *= alpha;
-                if (drop.p > 0)
-                    for (int64_t j = 0; j < bk; ++j)
-                        row[j] *= attention_dropout_keep(drop, s, b, i0 + r, j0 + j) ? keep_scale : T(0);
+                pack_rows_as_a(sc, BK, bq, bk_pad, mr, pa);
+                for (int64_t sl = 0; sl < slivers; ++sl) {
+                    if (seen(sl) <= 0) continue;
+                    for (int64_t e0 = 0; e0 < ev_pad; e0 += nr)
+                        uk.run(seen(sl), pa + sl * bk_pad * mr, vb + e0 * keys_pad + j0 * nr, acc + sl * mr * ev_pad + e0,
+                               ev_pad, T(1), T(1), true);
+                }
             }
-            gemm_nn<T>(bq, s.Ev, bk, T(1), sc, bk, v + (b * s.S + j0) * s.Ev, s.Ev, T(1), acc, s.Ev);
-        }
-        for (int64_t r = 0; r < bq; ++r) {
-            T* o = out + (b * s.L + i0 + r) * s.Ev;
-            const T inv = l[r] > 0 ? T(1) / l[r] : T(0);
-            for (int64_t e = 0; e < s.Ev; ++e) o[e] = acc[r * s.Ev + e] * inv;
-            lse[b * s.L + i0 + r] = l[r] > 0 ? mx[r] + std::log(l[r]) : std::numeric_limits<T>::infinity();
+            for (int64_t r = 0; r < bq; ++r) {
+                T* o = out + (b * s.L + i0 + r) * s.Ev;
+                const T inv = l[r] > 0 ? T(1) / l[r] : T(0);
+                for (int64_t e = 0; e < s.Ev; ++e) o[e] = acc[r * ev_pad + e] * inv;
+                lse[b * s.L + i0 + r] = l[r] > 0 ? mx[r] + std::log(l[r]) : std::numeric_limits<T>::infinity();
+            }
         }
     });
+}
+
+// Packs the transpose of rows [0, rows) x columns [0, cols_pad) of the row-major matrix a (row
+// stride lda) as a microkernel A operand: slivers of mr columns of a, each `rows` groups of mr
+// values (cols_pad a multiple of mr).
+template <typename T>
+void pack_transposed_as_a(const T* a, int64_t lda, int64_t rows, int64_t cols_pad, int64_t mr, T* dst) {
+    for (int64_t c0 = 0; c0 < cols_pad; c0 += mr) {
+        T* d = dst + c0 * rows;
+        for (int64_t i = 0; i < rows; ++i, d += mr) std::copy(a + i * lda + c0, a + i * lda + c0 + mr, d);
+    }
+}
+
+// Adds the rows x cols block of the padded accumulator (row stride ld) into dst (row stride ldd).
+template <typename T>
+void add_block(const T* acc, int64_t ld, int64_t rows, int64_t cols, T* dst, int64_t ldd) {
+    for (int64_t i = 0; i < rows; ++i)
+        for (int64_t e = 0; e < cols; ++e) dst[i * ldd + e] += acc[i * ld + e];
 }
 
 template <typename T>
@@ -168,8 +289,13 @@ void backward(const AttentionShape& s, T scale, const T* q, const T* k, const T*
               const AttentionDropout& drop, const T* out, const T* lse, const T* dout, T* dq, T* dk, T* dv,
               T* dmask) {
     const AttentionRowOps<T> ops = row_ops<T>();
+    const GemmMicrokernel<T> uk = microkernel<T>();
+    const int64_t mr = uk.mr, nr = uk.nr;
     const int nthreads = get_num_threads();
     const T keep_scale = drop.p > 0 ? T(1 / (1 - drop.p)) : T(1);
+    const int64_t bq_max = query_tile_rows(s.L, mr), tiles = (s.L + bq_max - 1) / bq_max;
+    const int64_t e_pad = (s.E + nr - 1) / nr * nr, ev_pad = (s.Ev + nr - 1) / nr * nr;
+    const int64_t l_pad = tiles * bq_max;
     const int64_t blocks = (s.S + BK - 1) / BK;
     const int64_t chunks = s.batch >= nthreads ? 1 : std::min<int64_t>(blocks, (nthreads + s.batch - 1) / s.batch);
     const int64_t per_chunk = (blocks + chunks - 1) / chunks;
@@ -182,6 +308,7 @@ void backward(const AttentionShape& s, T scale, const T* q, const T* k, const T*
             delta[r] = d;
         }
     });
+    if (dmask) std::fill(dmask, dmask + s.batch * s.L * s.S, T(0));
     // Private dQ per (problem, chunk) only when problems are split into chunks.
     std::vector<T> dq_parts(chunks > 1 ? s.batch * chunks * s.L * s.E : 0, T(0));
     if (chunks == 1) std::fill(dq, dq + s.batch * s.L * s.E, T(0));
@@ -191,43 +318,103 @@ void backward(const AttentionShape& s, T scale, const T* q, const T* k, const T*
     std::vector<std::vector<T>> scratch(nthreads);
     run_dynamic(s.batch * chunks, [&](int64_t item, int tid) {
         std::vector<T>& buf = scratch[tid];
-        buf.resize(2 * BQ * BK);
-        T* p = buf.data();
-        T* dp = p + BQ * BK;
+        buf.resize(l_pad * e_pad + BK * (s.E + s.Ev + 2 * e_pad + ev_pad) + bq_max * (s.E + s.Ev + e_pad + ev_pad) +
+                   4 * bq_max * BK);
+        T* dq_acc = buf.data();             // l_pad x e_pad
+        T* kb = dq_acc + l_pad * e_pad;     // K block as B of Q K^T
+        T* vtb = kb + BK * s.E;             // V block as B of dout V^T
+        T* kvb = vtb + BK * s.Ev;           // K block as B of ds K
+        T* dk_acc = kvb + BK * e_pad;       // BK x e_pad
+        T* dv_acc = dk_acc + BK * e_pad;    // BK x ev_pad
+        T* qa = dv_acc + BK * ev_pad;       // Q tile as A
+        T* doa = qa + bq_max * s.E;         // dout tile as A
+        T* qbm = doa + bq_max * s.Ev;       // Q tile as B (of ds^T Q)
+        T* dob = qbm + bq_max * e_pad;      // dout tile as B (of p^T dout)
+        T* p = dob + bq_max * ev_pad;       // bq_max x BK, row-major
+        T* dp = p + bq_max * BK;            // bq_max x BK, then ds
+        T* pt = dp + bq_max * BK;           // p^T or ds^T as A (key slivers)
+        T* dsa = pt + bq_max * BK;          // ds as A (query slivers)
         const int64_t b = item / chunks, chunk = item % chunks;
-        T* dqb = chunks > 1 ? dq_parts.data() + item * s.L * s.E : dq + b * s.L * s.E;
         const T* qb = q + b * s.L * s.E;
-        const T* dob = dout + b * s.L * s.Ev;
+        const T* dob_src = dout + b * s.L * s.Ev;
+        std::fill(dq_acc, dq_acc + l_pad * e_pad, T(0));
         for (int64_t blk = chunk * per_chunk; blk < std::min(blocks, (chunk + 1) * per_chunk); ++blk) {
             const int64_t j0 = blk * BK, bk = std::min(BK, s.S - j0);
-            const T* kb = k + (b * s.S + j0) * s.E;
-            const T* vb = v + (b * s.S + j0) * s.Ev;
-            T* dkb = dk + (b * s.S + j0) * s.E;
-            T* dvb = dv + (b * s.S + j0) * s.Ev;
-            for (int64_t i0 = mask.causal ? j0 / BQ * BQ : 0; i0 < s.L; i0 += BQ) {
-                const int64_t bq = std::min(BQ, s.L - i0);
-                gemm_nt<T>(bq, bk, s.E, scale, qb + i0 * s.E, s.E, kb, s.E, T(0), p, bk);
-                gemm_nt<T>(bq, bk, s.Ev, T(1), dob + i0 * s.Ev, s.Ev, vb, s.Ev, T(0), dp, bk);
+            const int64_t bk_pad = (bk + nr - 1) / nr * nr, bk_a = (bk + mr - 1) / mr * mr;
+            const int64_t bk_z = std::max(bk_pad, bk_a);  // columns of p and ds that must be valid
+            pack_transposed_as_b(k + (b * s.S + j0) * s.E, s.E, bk, bk_pad, s.E, nr, kb);
+            pack_transposed_as_b(v + (b * s.S + j0) * s.Ev, s.Ev, bk, bk_pad, s.Ev, nr, vtb);
+            pack_rows_as_b(k + (b * s.S + j0) * s.E, s.E, bk, bk, s.E, nr, kvb);
+            std::fill(dk_acc, dk_acc + BK * e_pad, T(0));
+            std::fill(dv_acc, dv_acc + BK * ev_pad, T(0));
+            for (int64_t tile = mask.causal ? std::min(j0, s.L) / bq_max : 0; tile < tiles; ++tile) {
+                const int64_t i0 = tile * bq_max, bq = std::min(bq_max, s.L - i0);
+                if (bq <= 0) break;
+                const int64_t slivers = (bq + mr - 1) / mr;
+                auto seen = [&](int64_t sl) { return mask.causal ? std::min(bk, i0 + sl * mr + mr - j0) : bk; };
+                pack_rows_as_a(qb + i0 * s.E, s.E, bq, s.E, mr, qa);
+                pack_rows_as_a(dob_src + i0 * s.Ev, s.Ev, bq, s.Ev, mr, doa);
+                pack_rows_as_b(qb + i0 * s.E, s.E, bq, bq, s.E, nr, qbm);
+                pack_rows_as_b(dob_src + i0 * s.Ev, s.Ev, bq, bq, s.Ev, nr, dob);
+                for (int64_t sl = 0; sl < slivers; ++sl)
+                    for (int64_t c0 = 0; c0 < seen(sl); c0 += nr) {
+                        uk.run(s.E, qa + sl * s.E * mr, kb + c0 * s.E, p + sl * mr * BK + c0, BK, scale, T(0), false);
+                        uk.run(s.Ev, doa + sl * s.Ev * mr, vtb + c0 * s.Ev, dp + sl * mr * BK + c0, BK, T(1), T(0),
+                               false);
+                    }
                 for (int64_t r = 0; r < bq; ++r) {
                     const int64_t i = i0 + r;
-                    T* prow = p + r * bk;
-                    T* dprow = dp + r * bk;
-                    mask_row(mask, b, i, j0, bk, prow);
-                    ops.exp_shifted_sum(prow, lse[b * s.L + i], prow, bk);
+                    T* prow = p + r * BK;
+                    T* dprow = dp + r * BK;
+                    const int64_t n = mask.causal ? std::max<int64_t>(0, std::min(bk, i + 1 - j0)) : bk;
+                    mask_row(mask, b, i, j0, n, prow);
+                    ops.exp_shifted_sum(prow, lse[b * s.L + i], prow, n);
                     const T d = delta[b * s.L + i];
-                    for (int64_t j = 0; j < bk; ++j) {
-                        const T z = drop.p > 0 && !attention_dropout_keep(drop, s, b, i, j0 + j) ? T(0) : keep_scale;
-                        const T pj = prow[j];
-                        prow[j] = pj * z;
-                        dprow[j] = pj * (dprow[j] * z - d);
+                    if (drop.p > 0) {
+                        for (int64_t j = 0; j < n; ++j) {
+                            const T z = attention_dropout_keep(drop, s, b, i, j0 + j) ? keep_scale : T(0);
+                            const T pj = prow[j];
+                            prow[j] = pj * z;
+                            dprow[j] = pj * (dprow[j] * z - d);
+                        }
+                    } else {
+                        for (int64_t j = 0; j < n; ++j) dprow[j] = prow[j] * (dprow[j] - d);
                     }
+                    std::fill(prow + n, prow + bk_z, T(0));
+                    std::fill(dprow + n, dprow + bk_z, T(0));
                     if (dmask) std::copy(dprow, dprow + bk, dmask + (b * s.L + i) * s.S + j0);
                 }
-                gemm_tn<T>(bk, s.Ev, bq, T(1), p, bk, dob + i0 * s.Ev, s.Ev, T(1), dvb, s.Ev);
-                gemm_tn<T>(bk, s.E, bq, scale, dp, bk, qb + i0 * s.E, s.E, T(1), dkb, s.E);
-                gemm_nn<T>(bq, s.E, bk, scale, dp, bk, kb, s.E, T(1), dqb + i0 * s.E, s.E);
+                // dV_blk += p^T dout, dK_blk += scale ds^T Q: key slivers of mr, each over the
+                // queries that can see them.
+                pack_transposed_as_a(p, BK, bq, bk_a, mr, pt);
+                for (int64_t ks = 0; ks < bk_a; ks += mr) {
+                    const int64_t first = mask.causal ? std::clamp<int64_t>(j0 + ks - i0, 0, bq) : 0;
+                    if (first == bq) continue;
+                    for (int64_t e0 = 0; e0 < ev_pad; e0 += nr)
+                        uk.run(bq - first, pt + ks * bq + first * mr, dob + e0 * bq + first * nr,
+                               dv_acc + ks * ev_pad + e0, ev_pad, T(1), T(1), true);
+                }
+                pack_transposed_as_a(dp, BK, bq, bk_a, mr, pt);
+                for (int64_t ks = 0; ks < bk_a; ks += mr) {
+                    const int64_t first = mask.causal ? std::clamp<int64_t>(j0 + ks - i0, 0, bq) : 0;
+                    if (first == bq) continue;
+                    for (int64_t e0 = 0; e0 < e_pad; e0 += nr)
+                        uk.run(bq - first, pt + ks * bq + first * mr, qbm + e0 * bq + first * nr,
+                               dk_acc + ks * e_pad + e0, e_pad, scale, T(1), true);
+                }
+                // dQ_tile += scale ds K_blk.
+                pack_rows_as_a(dp, BK, bq, bk_pad, mr, dsa);
+                for (int64_t sl = 0; sl < slivers; ++sl) {
+                    if (seen(sl) <= 0) continue;
+                    for (int64_t e0 = 0; e0 < e_pad; e0 += nr)
+                        uk.run(seen(sl), dsa + sl * bk_pad * mr, kvb + e0 * bk, dq_acc + (i0 + sl * mr) * e_pad + e0,
+                               e_pad, scale, T(1), true);
+                }
             }
+            add_block(dk_acc, e_pad, bk, s.E, dk + (b * s.S + j0) * s.E, s.E);
+            add_block(dv_acc, ev_pad, bk, s.Ev, dv + (b * s.S + j0) * s.Ev, s.Ev);
         }
+        add_block(dq_acc, e_pad, s.L, s.E, chunks > 1 ? dq_parts.data() + item * s.L * s.E : dq + b * s.L * s.E, s.E);
     });
     if (chunks > 1)
         parallel_for(s.batch * s.L * s.E, 4096, [&](int64_t e0, int64_t e1) {
