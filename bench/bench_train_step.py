@@ -5,7 +5,7 @@ Models: the MNIST CNN of PyTorch's example (conv 1->32, conv 32->64, 3x3, max-po
 linear 9216->128->10; batch 64) and, where nn.TransformerEncoderLayer exists, a small pre-norm
 transformer language model (embedding 65 -> 128, 2 layers, 4 heads, sequence 128, batch 16).
 A step is zero_grad + forward + loss + backward + optimizer step.
-Run: PYTHONPATH=python python bench/bench_train_step.py [--threads 2] [--rounds 15]
+Run: PYTHONPATH=python python bench/bench_train_step.py [--threads 2] [--rounds 15] [--model lm]
 """
 import argparse
 import json
@@ -108,6 +108,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--model", choices=["all", "mnist", "lm"], default="all", help="which training step to time")
     args = ap.parse_args()
     import torch
 
@@ -117,8 +118,8 @@ def main():
     tf.manual_seed(0)
     rng = np.random.default_rng(0)
     libs = {"tensorforge": tf, "torch": torch}
-    cases = [("MNIST CNN, batch 64", mnist_cnn, mnist_batch)]
-    if hasattr(tf.nn, "TransformerEncoderLayer"):
+    cases = [("MNIST CNN, batch 64", mnist_cnn, mnist_batch)] if args.model in ("all", "mnist") else []
+    if hasattr(tf.nn, "TransformerEncoderLayer") and args.model in ("all", "lm"):
         cases.append(("char transformer LM, batch 16 x 128", CharLM, lm_batch))
     results = [run_case(name, build, batch, libs, args.rounds, rng) for name, build, batch in cases]
     print(f"Training step (zero_grad + forward + loss + backward + Adam), {args.threads} threads, "
