@@ -1,9 +1,20 @@
 """embedding: rows of a weight table picked by integer indices; the backward scatter-adds the
-output gradient into those rows (never into padding_idx)."""
+output gradient into those rows (never into padding_idx): a stable sort groups equal indices and
+one add.reduceat sums each group (np.add.at's unbuffered scatter is ~20x slower)."""
 import numpy as np
 
 from ..autograd.function import Function
 from ..tensor import Tensor, make
+
+
+def _scatter_add_rows(out, index, rows):
+    """out[index[i]] += rows[i] for every i, equal indices summed in order."""
+    if index.size == 0:
+        return
+    order = np.argsort(index, kind="stable")
+    ordered = index[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    out[ordered[starts]] += np.add.reduceat(rows[order], starts, axis=0)
 
 
 class _Embedding(Function):
@@ -16,7 +27,7 @@ class _Embedding(Function):
     def backward(ctx, grad):
         g = grad._data
         gw = np.zeros((ctx.num_rows,) + g.shape[ctx.indices.ndim:], g.dtype)
-        np.add.at(gw, ctx.indices.reshape(-1), g.reshape((-1,) + gw.shape[1:]))
+        _scatter_add_rows(gw, ctx.indices.reshape(-1), g.reshape((-1,) + gw.shape[1:]))
         if ctx.padding_idx is not None:
             gw[ctx.padding_idx] = 0
         return None, make(gw), None
