@@ -18,8 +18,8 @@ def _layer_norm_kernel_ok(*arrays):
 
 
 def _layer_norm_cpu(d, n, weight, bias, eps):
-    """(out, mean, rstd) of the C++ LayerNorm kernel over rows of the last n elements."""
-    d = np.ascontiguousarray(d)
+    """(out, mean, rstd) of the C++ LayerNorm kernel over rows of the last n elements of the
+    C-contiguous array d."""
     rows = d.size // n
     out = np.empty_like(d)
     mean = np.empty(rows, d.dtype)
@@ -63,8 +63,9 @@ class _LayerNormCPU(Function):
         n = int(np.prod(normalized_shape))
         wd = None if weight is None else weight._data.reshape(-1)
         bd = None if bias is None else bias._data.reshape(-1)
-        out, mean, rstd = _layer_norm_cpu(x._data, n, wd, bd, eps)
-        ctx.d, ctx.mean, ctx.rstd, ctx.weight_data = np.ascontiguousarray(x._data), mean, rstd, wd
+        d = np.ascontiguousarray(x._data)
+        out, mean, rstd = _layer_norm_cpu(d, n, wd, bd, eps)
+        ctx.d, ctx.mean, ctx.rstd, ctx.weight_data = d, mean, rstd, wd
         ctx.param_shape = normalized_shape
         return make(out)
 
