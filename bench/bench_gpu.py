@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """GPU microbenchmarks of tensorforge's CUDA kernels against their peers, in one process.
 
-  * fp32 GEMM (square n = 1024, 4096, 8192): ours vs cupy's matmul (cuBLAS, true fp32: CUPY_TF32=0)
+  * fp32 GEMM (square n = 1024, 4096, 8192): ours vs cupy's matmul (cuBLAS, true fp32: CUPY_TF32=0);
+    the tf32 / bf16 tensor-core paths (precision "high" / "medium") vs torch's cuBLAS tf32 / bf16
+  * LayerNorm forward + backward and GELU forward: ours vs torch
   * fused AdamW over a GPT-2-small-sized parameter list: ours vs torch.optim.AdamW(fused=True)
   * conv2d fp32 forward / grad-input / grad-weight on ResNet layers (N = 32): ours vs torch
     (cuDNN, TF32 off)
@@ -125,46 +127,125 @@ def measure_copy_bandwidth(nbytes=1 << 30):
 
 # ---- GEMM -----------------------------------------------------------------------------------------
 
-def bench_gemm(n, budget_s, fma_tflops):
+GEMM_PRECISIONS = {  # ours: precision= of tensorforge.cuda.gemm; the peer that a user would pick instead
+    "highest": ("sgemm fp32", "cuBLAS fp32 (cupy.matmul)"),
+    "high": ("gemm tf32", "cuBLAS tf32 (torch, allow_tf32)"),
+    "medium": ("gemm bf16", "cuBLAS bf16 (torch, bf16 tensors)"),
+}
+
+
+def _gemm_peer(precision):
+    """(make operands from float32 cupy a, b, out; run) for the peer of `precision`."""
+    if precision == "highest":
+        return (lambda a, b, c: (a, b, c)), (lambda a, b, c: cp.matmul(a, b, out=c))
+    if torch is None or not torch.cuda.is_available():
+        raise RuntimeError("the tf32 / bf16 peers are torch's cuBLAS calls; torch with CUDA is not installed")
+    dtype = torch.float32 if precision == "high" else torch.bfloat16
+
+    def make(a, b, c):
+        return (torch.as_tensor(a, device="cuda").to(dtype), torch.as_tensor(b, device="cuda").to(dtype),
+                torch.empty(c.shape, device="cuda", dtype=dtype))
+
+    def run(a, b, c):
+        old = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = precision == "high"
+        try:
+            torch.matmul(a, b, out=c)
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = old
+
+    return make, run
+
+
+def bench_gemm(n, budget_s, fma_tflops, precision="highest"):
     rng = np.random.default_rng(n)
     set_bytes = 3 * n * n * 4
     nsets = max(1, min(8, -(-4 * L2_BYTES_GUESS // set_bytes)))
+    bench_name, peer_name = GEMM_PRECISIONS[precision]
+    make_peer, run_peer = _gemm_peer(precision)
     sets = []
     for _ in range(nsets):
         a = cp.asarray(rng.standard_normal((n, n), dtype=np.float32))
         b = cp.asarray(rng.standard_normal((n, n), dtype=np.float32))
-        sets.append((a, b, cp.empty((n, n), cp.float32), cp.empty((n, n), cp.float32)))
-    # Correctness of ours against cuBLAS on this very input (both fp32).
-    a, b, c_ours, c_peer = sets[0]
-    tfc.gemm(a, b, c_ours)
-    cp.matmul(a, b, out=c_peer)
+        c = cp.empty((n, n), cp.float32)
+        sets.append((a, b, c, make_peer(a, b, c)))
+    # Correctness of ours against the peer on this very input (both at the same precision).
+    a, b, c_ours, peer_ops = sets[0]
+    tfc.gemm(a, b, c_ours, precision=precision)
+    run_peer(*peer_ops)
+    c_peer = cp.asarray(peer_ops[2].float()) if precision != "highest" else peer_ops[2]
     rel = float(cp.linalg.norm(c_ours - c_peer) / cp.linalg.norm(c_peer))
-    it = {"ours": 0, "cublas": 0}
+    it = {"ours": 0, "peer": 0}
 
     def ours():
         a, b, c, _ = sets[it["ours"] % nsets]
         it["ours"] += 1
-        tfc.gemm(a, b, c)
+        tfc.gemm(a, b, c, precision=precision)
 
-    def cublas():
-        a, b, _, c = sets[it["cublas"] % nsets]
-        it["cublas"] += 1
-        cp.matmul(a, b, out=c)
+    def peer():
+        ops = sets[it["peer"] % nsets][3]
+        it["peer"] += 1
+        run_peer(*ops)
 
-    t, reps = bench_interleaved({"ours": ours, "cublas": cublas}, warmup=2, min_reps=3, max_reps=30,
-                                budget_s=budget_s)
+    t, reps = bench_interleaved({"ours": ours, "peer": peer}, warmup=2, min_reps=3, max_reps=30, budget_s=budget_s)
     flops = 2.0 * n ** 3
     row = {
-        "bench": "sgemm fp32", "size": f"{n}x{n}x{n}", "reps": reps, "input_sets": nsets,
-        "ours_ms": t["ours"], "peer": "cuBLAS (cupy.matmul)", "peer_ms": t["cublas"],
-        "ours_tflops": flops / (t["ours"] * 1e-3) / 1e12, "peer_tflops": flops / (t["cublas"] * 1e-3) / 1e12,
-        "speed_ratio": t["cublas"] / t["ours"], "rel_err_vs_peer": rel,
+        "bench": bench_name, "size": f"{n}x{n}x{n}", "reps": reps, "input_sets": nsets,
+        "ours_ms": t["ours"], "peer": peer_name, "peer_ms": t["peer"],
+        "ours_tflops": flops / (t["ours"] * 1e-3) / 1e12, "peer_tflops": flops / (t["peer"] * 1e-3) / 1e12,
+        "speed_ratio": t["peer"] / t["ours"], "rel_err_vs_peer": rel,
     }
-    if fma_tflops:
+    if fma_tflops and precision == "highest":
         row["ours_pct_of_fma_peak"] = 100.0 * row["ours_tflops"] / fma_tflops
     del sets
     cp.get_default_memory_pool().free_all_blocks()
     return row
+
+
+# ---- LayerNorm and GELU (memory bound: reported against the copy bandwidth) -----------------------
+
+def bench_norm_gelu(budget_s, copy_gbps, quick=False):
+    """LayerNorm forward + backward (rows x 768, with weight and bias) and GELU forward, ours vs torch."""
+    rows, cols = (2048 if quick else 16384), 768
+    n_gelu = (1 << 22) if quick else (1 << 25)
+    rng = np.random.default_rng(1)
+    xh, dyh = rng.standard_normal((rows, cols), dtype=np.float32), rng.standard_normal((rows, cols), dtype=np.float32)
+    wh, bh = rng.standard_normal(cols, dtype=np.float32), rng.standard_normal(cols, dtype=np.float32)
+    x, dy, w, b = cp.asarray(xh), cp.asarray(dyh), cp.asarray(wh), cp.asarray(bh)
+    g = cp.asarray(rng.standard_normal(n_gelu, dtype=np.float32))
+    xt, dyt = torch.as_tensor(x, device="cuda"), torch.as_tensor(dy, device="cuda")
+    wt = torch.as_tensor(w, device="cuda").requires_grad_()
+    bt = torch.as_tensor(b, device="cuda").requires_grad_()
+    gt = torch.as_tensor(g, device="cuda")
+    xt_req = xt.clone().requires_grad_()
+
+    def ours_ln():
+        _, mean, rstd = tfc.layer_norm_forward(x, cols, w, b)
+        return tfc.layer_norm_backward(dy, x, cols, mean, rstd, w)
+
+    def torch_ln():
+        y = torch.nn.functional.layer_norm(xt_req, (cols,), wt, bt)
+        return torch.autograd.grad(y, (xt_req, wt, bt), dyt)
+
+    ours_out, torch_out = ours_ln(), torch_ln()
+    ln_diff = max(float(cp.max(cp.abs(o - cp.asarray(t))) / max(float(cp.max(cp.abs(cp.asarray(t)))), 1e-30))
+                  for o, t in zip(ours_out, torch_out))
+    gelu_diff = float(cp.max(cp.abs(tfc.gelu_forward(g) - cp.asarray(torch.nn.functional.gelu(gt)))))
+    rows_out = []
+    for name, size, fns, nbytes, diff in [
+        ("LayerNorm fwd+bwd fp32", f"{rows}x{cols}", {"ours": ours_ln, "torch": torch_ln}, 20.0 * rows * cols, ln_diff),
+        ("GELU fwd fp32", f"{n_gelu}", {"ours": lambda: tfc.gelu_forward(g), "torch": lambda: torch.nn.functional.gelu(gt)},
+         8.0 * n_gelu, gelu_diff),
+    ]:
+        t, reps = bench_interleaved(fns, warmup=3, min_reps=5, max_reps=50, budget_s=budget_s, inner=5)
+        row = {"bench": name, "size": size, "reps": reps, "ours_ms": t["ours"],
+               "ours_gbps": nbytes / (t["ours"] * 1e-3) / 1e9, "peer": "torch", "peer_ms": t["torch"],
+               "peer_gbps": nbytes / (t["torch"] * 1e-3) / 1e9, "speed_ratio": t["torch"] / t["ours"],
+               "max_rel_diff_vs_peer": diff}
+        if copy_gbps:
+            row["ours_pct_of_copy_bw"] = 100.0 * row["ours_gbps"] / copy_gbps
+        rows_out.append(row)
+    return rows_out
 
 
 # ---- AdamW ----------------------------------------------------------------------------------------
@@ -383,14 +464,15 @@ def markdown(results):
             ours = f"{fmt(r['ours_ms'], '.3f')} ms ({fmt(r['ours_tflops'], '.1f')} TFLOP/s)"
             peer_t = f"{fmt(r['peer_ms'], '.3f')} ms ({fmt(r['peer_tflops'], '.1f')} TFLOP/s)"
             ceil = f"{fmt(r.get('ours_pct_of_fma_peak'), '.0f')}% of FMA peak"
-            peer_name = "cuBLAS" if r["bench"].startswith("sgemm") else "torch"
+            peer_name = "cuBLAS" if "gemm" in r["bench"] else "torch"
             check = f"rel err vs {peer_name} {fmt(r['rel_err_vs_peer'], '.1e')}"
         else:
             ours = f"{fmt(r['ours_ms'], '.3f')} ms ({fmt(r['ours_gbps'], '.0f')} GB/s)"
             peer_t = (f"{fmt(r.get('peer_ms'), '.3f')} ms ({fmt(r.get('peer_gbps'), '.0f')} GB/s)"
                       if "peer_ms" in r else "-")
             ceil = f"{fmt(r.get('ours_pct_of_copy_bw'), '.0f')}% of copy BW"
-            check = f"max rel diff vs torch {fmt(r.get('max_rel_diff_vs_peer_after_1_step'), '.1e')}"
+            diff = r.get("max_rel_diff_vs_peer_after_1_step", r.get("max_rel_diff_vs_peer"))
+            check = f"max rel diff vs torch {fmt(diff, '.1e')}"
         lines.append(f"| {r['bench']} | {r['size']} | {ours} | {r.get('peer', '-')} | {peer_t} | "
                      f"{fmt(r.get('speed_ratio'), '.2f')}x | {ceil} | {check} |")
     c = results["ceilings"]
@@ -434,14 +516,16 @@ def main():
     print(f"ceilings: {results['ceilings']}", flush=True)
 
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([512, 1024] if args.quick else [1024, 4096, 8192])
-    for n in sizes:
-        try:
-            row = bench_gemm(n, budget_s=2.0 if args.quick else 10.0, fma_tflops=results["ceilings"].get("fma_tflops"))
-        except Exception as e:  # noqa: BLE001
-            traceback.print_exc()
-            row = {"bench": "sgemm fp32", "size": f"{n}x{n}x{n}", "error": repr(e)[:200]}
-        results["rows"].append(row)
-        print(json.dumps(row), flush=True)
+    for precision in GEMM_PRECISIONS:
+        for n in sizes:
+            try:
+                row = bench_gemm(n, budget_s=2.0 if args.quick else 6.0,
+                                 fma_tflops=results["ceilings"].get("fma_tflops"), precision=precision)
+            except Exception as e:  # noqa: BLE001
+                traceback.print_exc()
+                row = {"bench": GEMM_PRECISIONS[precision][0], "size": f"{n}x{n}x{n}", "error": repr(e)[:200]}
+            results["rows"].append(row)
+            print(json.dumps(row), flush=True)
     try:
         row = bench_adamw(budget_s=2.0 if args.quick else 8.0, copy_gbps=results["ceilings"].get("copy_gbps"),
                           quick=args.quick)
@@ -450,6 +534,18 @@ def main():
         row = {"bench": "AdamW fp32 step", "error": repr(e)[:200]}
     results["rows"].append(row)
     print(json.dumps(row), flush=True)
+
+    try:
+        if torch is None or not torch.cuda.is_available():
+            raise RuntimeError("the LayerNorm / GELU peers are torch's CUDA kernels; torch with CUDA is not installed")
+        rows = bench_norm_gelu(budget_s=1.0 if args.quick else 4.0, copy_gbps=results["ceilings"].get("copy_gbps"),
+                               quick=args.quick)
+    except Exception as e:  # noqa: BLE001
+        traceback.print_exc()
+        rows = [{"bench": "LayerNorm / GELU", "error": repr(e)[:200]}]
+    for row in rows:
+        results["rows"].append(row)
+        print(json.dumps(row), flush=True)
 
     fma = results["ceilings"].get("fma_tflops")
     convs = RESNET_CONVS[:2] if args.quick else RESNET_CONVS

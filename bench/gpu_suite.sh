@@ -3,8 +3,10 @@
 #   1. build + install tensorforge with TENSORFORGE_CUDA=ON for the local GPU's architecture only
 #      (pip install --no-build-isolation --no-deps . against the machine's own pybind11,
 #      scikit-build-core, cmake, ninja; falls back to a CMake developer build if pip fails);
-#   2. the CUDA tests (tests/test_cuda_api.py, tests/test_cuda_kernels.py) against the installed
-#      package, failing if the kernel tests were skipped;
+#   2. the CUDA tests (tests/test_cuda_api.py, tests/test_cuda_kernels.py, and the device suite
+#      tests/test_device.py: every op, layer, optimizer, the training loop and checkpoints on real
+#      cupy CUDA tensors) against the installed package, failing if the kernel tests were skipped
+#      (TENSORFORGE_EXPECT_GPU=1 makes the device suite fail rather than fall back to its stand-in);
 #   3. optionally (GPU_SUITE_SANITIZE=1, the default) a few small kernel tests under
 #      compute-sanitizer memcheck;
 #   4. bench/bench_gpu.py: ours vs cuBLAS / torch fused AdamW / torch cuDNN conv2d (ResNet layers) /
@@ -114,8 +116,8 @@ fi
 
 # ---- 2. tests ---------------------------------------------------------------------------------------
 stage "CUDA tests"
-TENSORFORGE_EXPECT_CUDA=1 timeout 240 "$PY" -m pytest -q -rs -p no:cacheprovider "$repo/tests/test_cuda_api.py" \
-    "$repo/tests/test_cuda_kernels.py" 2>&1 | tee "$results/tests.log"
+TENSORFORGE_EXPECT_CUDA=1 TENSORFORGE_EXPECT_GPU=1 timeout 300 "$PY" -m pytest -q -rs -p no:cacheprovider "$repo/tests/test_cuda_api.py" \
+    "$repo/tests/test_cuda_kernels.py" "$repo/tests/test_device.py" 2>&1 | tee "$results/tests.log"
 rc=${PIPESTATUS[0]}
 if [ "$rc" -ne 0 ]; then
     fail "CUDA tests failed (exit $rc)"

@@ -18,3 +18,35 @@ def pytest_report_header(config):
 def rng(request):
     """A generator seeded from the run's seed and the test's id."""
     return np.random.default_rng([RUN_SEED, zlib.crc32(request.node.nodeid.encode())])
+
+
+def _real_cuda():
+    """True where cupy imports and tensorforge sees a GPU; tensorforge is imported only if cupy exists."""
+    import importlib.util
+
+    if importlib.util.find_spec("cupy") is None:
+        return False
+    try:
+        import cupy  # noqa: F401
+
+        import tensorforge.cuda as tfc
+        return tfc.is_available()
+    except Exception:  # noqa: BLE001 - a broken cupy install means: no real CUDA here
+        return False
+
+
+REAL_CUDA = _real_cuda()
+
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", id="cuda" if REAL_CUDA else "cuda-standin")])
+def device(request, monkeypatch):
+    """"cpu", then "cuda": the real GPU where one is available, else the numpy-backed stand-in of
+    tests/fake_cuda.py (test ids say cuda-standin), which catches numpy calls on device data and mixed
+    devices but says nothing about the real CUDA kernels."""
+    if request.param == "cuda" and not REAL_CUDA:
+        if os.environ.get("TENSORFORGE_EXPECT_GPU") == "1":  # bench/gpu_suite.sh: a GPU run must not fall back
+            pytest.fail("TENSORFORGE_EXPECT_GPU=1 but cupy or tensorforge.cuda.is_available() is not usable")
+        import fake_cuda
+
+        fake_cuda.install(monkeypatch)
+    return request.param

@@ -32,6 +32,13 @@ CASES = [
     (3, 64, 7, 6, 16, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),
     (2, 50, 5, 7, 24, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),
     (2, 96, 6, 5, 4, (3, 2), (1, 1), ((2, 1), (0, 1)), (2, 1), 2),
+    # c_in/groups == 1: the direct path (direct_conv.cpp) for forward and grad-weight
+    (64, 1, 28, 28, 32, (3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),     # MNIST conv1, full batch
+    (3, 1, 37, 41, 7, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),       # 1517 pixels: two chunks; 7 channels
+    (2, 1, 19, 23, 5, (5, 3), (2, 3), ((2, 1), (0, 2)), (2, 1), 1),       # stride, asymmetric padding, dilation
+    (1, 1, 11, 9, 3, (7, 7), (1, 1), ((3, 3), (3, 3)), (1, 1), 1),        # 49 taps: several tap blocks
+    (2, 1, 5, 5, 33, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),        # one tap, 33 channels
+    (2, 3, 12, 10, 9, (3, 3), (2, 1), ((1, 1), (1, 1)), (1, 2), 3),       # groups of one channel, multiplier 3
 ]
 
 
@@ -120,6 +127,8 @@ TORCH_CASES = [
     ((1, 4, 7, 7), (4, 4, 3, 3), dict(padding="valid")),
     ((2, 6, 8, 9), (6, 1, 3, 3), dict(padding=1, groups=6)),
     ((3, 5, 11), (4, 3, 1, 1), dict()),  # unbatched
+    ((2, 1, 9, 8), (5, 1, 3, 3), dict(padding=2, dilation=2)),
+    ((1, 1, 13, 12), (6, 1, 5, 5), dict(stride=2, padding="valid")),
 ]
 
 
@@ -152,6 +161,7 @@ def test_functional_matches_torch(rng, xs, ws, kw, with_bias):
     ((2, 2, 5, 4), (3, 2, 3, 2), dict(padding=1)),
     ((1, 4, 6, 5), (4, 2, 2, 3), dict(stride=2, padding=(1, 1), dilation=(2, 1), groups=2)),
     ((2, 3, 4, 5), (3, 1, 3, 3), dict(padding="same", groups=3)),
+    ((2, 1, 7, 6), (3, 1, 3, 2), dict(stride=(2, 1), padding=1, dilation=(1, 2))),
 ])
 def test_gradcheck(rng, xs, ws, kw):
     x = tf.tensor(random_array(rng, xs), requires_grad=True)

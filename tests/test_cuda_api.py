@@ -126,6 +126,44 @@ def test_gemm_without_a_gpu_is_a_clear_error():
 
 
 @pytest.mark.skipif(not NO_GPU_HERE, reason="a GPU is visible")
+@pytest.mark.parametrize("precision", ["high", "medium"])
+def test_tensor_core_gemm_without_a_gpu_is_a_clear_error(precision):
+    msg = "no CUDA device is visible" if BUILT else "built without CUDA"
+    with pytest.raises(RuntimeError, match=msg):
+        tfc.gemm(F(3, 4), F(4, 5), F(3, 5), precision=precision)
+
+
+@pytest.mark.skipif(not NO_GPU_HERE, reason="a GPU is visible")
+def test_layer_norm_and_gelu_without_a_gpu_are_clear_errors():
+    msg = "no CUDA device is visible" if BUILT else "built without CUDA"
+    with pytest.raises(RuntimeError, match=msg):
+        _C.cuda_layer_norm_forward(F(4, 6), 6, None, None, F(4, 6), F(4), F(4))
+    with pytest.raises(RuntimeError, match=msg):
+        _C.cuda_gelu_forward(F(4, 6), F(4, 6))
+
+
+def test_layer_norm_and_gelu_reject_bad_arguments():
+    with expect_error(ValueError, "cannot be normalized over its last 5"):
+        _C.cuda_layer_norm_forward(F(4, 6), 5, None, None, F(4, 6), F(4), F(4))
+    with expect_error(ValueError, "weight must have 6 elements"):
+        _C.cuda_layer_norm_forward(F(4, 6), 6, F(5), None, F(4, 6), F(4), F(4))
+    with expect_error(ValueError, "mean must have 4 elements"):
+        _C.cuda_layer_norm_forward(F(4, 6), 6, None, None, F(4, 6), F(3), F(4))
+    with expect_error(TypeError, "x must be float32"):
+        _C.cuda_layer_norm_forward(F(4, 6, typestr="<f8"), 6, None, None, F(4, 6), F(4), F(4))
+    with expect_error(ValueError, "grad_input must be contiguous"):
+        _C.cuda_gelu_backward(F(4, 6), F(4, 6), F(4, 6, strides=(4, 24)))
+    with expect_error(ValueError, "approximate must be 'none' or 'tanh'"):
+        _C.cuda_gelu_forward(F(4, 6), F(4, 6), approximate="sigmoid")
+
+
+@pytest.mark.skipif(not BUILT, reason="CUDA is not built")
+def test_gemm_rejects_an_unknown_precision():
+    with pytest.raises(ValueError, match="precision must be 'highest'.*got 'tf32'"):
+        tfc.gemm(F(3, 4), F(4, 5), F(3, 5), precision="tf32")
+
+
+@pytest.mark.skipif(not NO_GPU_HERE, reason="a GPU is visible")
 def test_adamw_without_a_gpu_is_a_clear_error():
     msg = "no CUDA device is visible" if BUILT else "built without CUDA"
     p, g, m, v = adam_lists((3,), (2, 5))

@@ -1,6 +1,7 @@
-"""The CUDA kernels' own source, run on the CPU: csrc/cuda/emu/emu_kernels.cpp includes gemm_f32.cu
-and adamw.cu with a stand-in <cuda_runtime.h> (one std::thread per CUDA thread, a real barrier
-for __syncthreads) and checks them against float64 references, with NaN-poisoned outputs, odd
+"""The CUDA kernels' own source, run on the CPU: csrc/cuda/emu/emu_kernels.cpp includes gemm_f32.cu,
+gemm_tensor_core.cu (tf32 / bf16 mma.sync, emulated per warp from the PTX fragment tables) and
+adamw.cu with a stand-in <cuda_runtime.h> (one std::thread per CUDA thread, a real barrier for
+__syncthreads) and checks them against float64 references, with NaN-poisoned outputs, odd
 sizes, transposes, leading dimensions, misaligned pointers, batches and the grid split.
 
 Built twice with g++ (tests/cuda_emulation.py): under AddressSanitizer + UBSan (out-of-bounds global-memory accesses, as

@@ -202,6 +202,68 @@ def test_gemm_on_a_non_default_stream(rng):
     assert rel_err(host, ah.astype(np.float64) @ bh) < 1e-5
 
 
+def round_inputs(x, precision):
+    """x rounded as the tensor-core path rounds its inputs, by arithmetic (not bit tricks): tf32 keeps
+    11 significant bits, ties away from zero; bfloat16 keeps 8, ties to even."""
+    bits = {"high": 11, "medium": 8}[precision]
+    m, e = np.frexp(np.asarray(x, np.float64))
+    scaled = np.ldexp(m, bits)
+    r = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5) if precision == "high" else np.rint(scaled)
+    return np.ldexp(r, e - bits)
+
+
+TENSOR_CORE_SHAPES = [(1, 1, 1), (7, 5, 3), (33, 65, 70), (127, 129, 1000), (1000, 1023, 33), (256, 256, 256),
+                      (1024, 512, 777)]
+
+
+@pytest.mark.parametrize("precision", ["high", "medium"])
+@pytest.mark.parametrize("m,n,k", TENSOR_CORE_SHAPES)
+@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
+def test_tensor_core_gemm_matches_rounded_float64(rng, precision, m, n, k, ta, tb):
+    if cp.cuda.Device().compute_capability < "80":
+        pytest.skip("the tensor-core path needs compute capability 8.0")
+    a, ar = device_operand(rng, m, k, ta)
+    b, br = device_operand(rng, k, n, tb)
+    out = poisoned((m, n))
+    tfc.gemm(a, b, out, precision=precision)
+    host = cp.asnumpy(out)
+    # Exactly the rounded inputs, float32 accumulation: as tight as the fp32 kernel.
+    assert rel_err(host, round_inputs(ar, precision) @ round_inputs(br, precision)) < 1e-5
+    # And the rounding is the advertised one, no coarser: within tf32 / bf16 of the exact product.
+    assert rel_err(host, gemm_ref(ar, br, None, 1.0, 0.0)) < {"high": 2e-3, "medium": 1.6e-2}[precision]
+
+
+@pytest.mark.parametrize("precision", ["high", "medium"])
+def test_tensor_core_gemm_alpha_beta_batched_broadcast(rng, precision):
+    if cp.cuda.Device().compute_capability < "80":
+        pytest.skip("the tensor-core path needs compute capability 8.0")
+    batch, m, n, k = 3, 130, 67, 45
+    ah, bh, c0 = randn(rng, batch, m, k), randn(rng, k, n), randn(rng, batch, m, n)
+    a = cp.asarray(ah)
+    b = cp.broadcast_to(cp.asarray(bh), (batch, k, n))  # batch stride 0
+    out = cp.asarray(c0)
+    tfc.gemm(a, b, out, alpha=0.75, beta=-0.5, precision=precision)
+    ref = 0.75 * (round_inputs(ah, precision) @ round_inputs(bh, precision)) - 0.5 * c0.astype(np.float64)
+    assert rel_err(cp.asnumpy(out), ref) < 1e-5
+
+
+def test_tensor_core_gemm_matches_torch_tf32(rng):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available() or cp.cuda.Device().compute_capability < "80":
+        pytest.skip("needs torch CUDA and compute capability 8.0")
+    ah, bh = randn(rng, 512, 384), randn(rng, 384, 640)
+    ours = cp.asnumpy(tfc.gemm(cp.asarray(ah), cp.asarray(bh), precision="high"))
+    old = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        theirs = (torch.from_numpy(ah).cuda() @ torch.from_numpy(bh).cuda()).cpu().numpy()
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = old
+    exact = ah.astype(np.float64) @ bh
+    # Both round to tf32 (cuBLAS may round differently): each within tf32 of the exact product.
+    assert rel_err(ours, exact) < 2e-3 and rel_err(theirs, exact) < 2e-3
+
+
 def test_gemm_matches_cupy_matmul(rng):
     ah, bh = randn(rng, 513, 257), randn(rng, 257, 1025)
     a, b = cp.asarray(ah), cp.asarray(bh)
@@ -650,3 +712,77 @@ def test_attention_matches_torch_sdpa(rng):
     assert rel_err(o.cpu().numpy(), y.detach().cpu().numpy()) < 1e-5
     for ours, ref in ((dq, q.grad), (dk, k.grad), (dv, v.grad)):
         assert rel_err(ours.cpu().numpy(), ref.cpu().numpy()) < 1e-5
+
+
+# ---- LayerNorm and GELU ----------------------------------------------------------------------------
+
+def layer_norm_ref(x, w, b, eps):
+    x = np.asarray(x, np.float64)
+    mean = x.mean(-1, keepdims=True)
+    rstd = 1.0 / np.sqrt(((x - mean) ** 2).mean(-1, keepdims=True) + eps)
+    y = (x - mean) * rstd
+    if w is not None:
+        y = y * w + b
+    return y, mean[..., 0], rstd[..., 0]
+
+
+@pytest.mark.parametrize("rows,cols", [(1, 1), (7, 33), (13, 768), (1000, 1023), (4096, 64)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_layer_norm_matches_float64(rng, rows, cols, affine):
+    xh = (3.0 + 2.0 * rng.standard_normal((rows, cols))).astype(np.float32)
+    wh, bh = (randn(rng, cols) + 1, randn(rng, cols)) if affine else (None, None)
+    dyh = randn(rng, rows, cols)
+    x = cp.asarray(xh)
+    w, b = (cp.asarray(wh), cp.asarray(bh)) if affine else (None, None)
+    y, mean, rstd = tfc.layer_norm_forward(x, cols, w, b, eps=1e-5)
+    y_ref, mean_ref, rstd_ref = layer_norm_ref(xh, wh, bh, 1e-5)
+    assert rel_err(cp.asnumpy(y), y_ref) < 1e-5
+    assert rel_err(cp.asnumpy(mean), mean_ref) < 1e-5 and rel_err(cp.asnumpy(rstd), rstd_ref) < 1e-5
+    dx, dw, db = tfc.layer_norm_backward(cp.asarray(dyh), x, cols, mean, rstd, w)
+    # float64 backward by the closed form
+    xhat = (xh - mean_ref[:, None]) * rstd_ref[:, None]
+    g = dyh * (wh if affine else 1.0)
+    dx_ref = rstd_ref[:, None] * (g - g.mean(-1, keepdims=True) - xhat * (g * xhat).mean(-1, keepdims=True))
+    assert rel_err(cp.asnumpy(dx), dx_ref) < 1e-5
+    if affine:
+        assert rel_err(cp.asnumpy(dw), (dyh * xhat).sum(0)) < 1e-5
+        assert rel_err(cp.asnumpy(db), dyh.astype(np.float64).sum(0)) < 1e-5
+    else:
+        assert dw is None and db is None
+
+
+def test_layer_norm_matches_torch(rng):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA")
+    xh, wh, bh, dyh = randn(rng, 64, 384), randn(rng, 384), randn(rng, 384), randn(rng, 64, 384)
+    xt = torch.from_numpy(xh).cuda().requires_grad_()
+    wt = torch.from_numpy(wh).cuda().requires_grad_()
+    bt = torch.from_numpy(bh).cuda().requires_grad_()
+    yt = torch.nn.functional.layer_norm(xt, (384,), wt, bt)
+    yt.backward(torch.from_numpy(dyh).cuda())
+    x, w, b = cp.asarray(xh), cp.asarray(wh), cp.asarray(bh)
+    y, mean, rstd = tfc.layer_norm_forward(x, 384, w, b)
+    dx, dw, db = tfc.layer_norm_backward(cp.asarray(dyh), x, 384, mean, rstd, w)
+    for ours, theirs in [(y, yt), (dx, xt.grad), (dw, wt.grad), (db, bt.grad)]:
+        assert rel_err(cp.asnumpy(ours), theirs.detach().cpu().numpy()) < 1e-5
+
+
+@pytest.mark.parametrize("n", [1, 7, 1023, 1 << 20])
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_matches_float64(rng, n, approximate):
+    from math import erf, pi, sqrt
+    xh, dyh = 3 * randn(rng, n), randn(rng, n)
+    y = tfc.gelu_forward(cp.asarray(xh), approximate)
+    dx = tfc.gelu_backward(cp.asarray(dyh), cp.asarray(xh), approximate)
+    x = xh.astype(np.float64)
+    if approximate == "tanh":
+        t = np.tanh(sqrt(2 / pi) * (x + 0.044715 * x ** 3))
+        y_ref = 0.5 * x * (1 + t)
+        slope = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * sqrt(2 / pi) * (1 + 3 * 0.044715 * x * x)
+    else:
+        cdf = 0.5 * (1 + np.vectorize(erf)(x / sqrt(2)))
+        y_ref = x * cdf
+        slope = cdf + x * np.exp(-0.5 * x * x) / sqrt(2 * pi)
+    assert rel_err(cp.asnumpy(y), y_ref) < 1e-6
+    assert rel_err(cp.asnumpy(dx), slope * dyh) < 1e-6

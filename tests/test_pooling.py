@@ -189,6 +189,23 @@ def test_max_pool_nan_and_modules(rng):
     assert_close(tf.nn.AdaptiveAvgPool2d((1, 1))(t).numpy().reshape(2, 3), t.numpy().mean(axis=(2, 3)), 1e-6)
 
 
+@pytest.mark.parametrize("kw", [
+    dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1), dict(kernel_size=(3, 2), stride=(2, 3), dilation=(2, 1)),
+    dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+])
+def test_max_pool_ties_nan_and_minus_inf_match_torch(rng, threads, kw):
+    """Row-wise branch-free max: equal maxima keep the first tap, a NaN wins (the last one in tap
+    order), an all -inf window names its first in-image tap; values and indices as torch's."""
+    torch = torch_module()
+    x = rng.integers(0, 3, (2, 3, 11, 13)).astype(np.float32)
+    x[rng.random(x.shape) < 0.03] = np.nan
+    x[0, 0, :4, :5] = -np.inf
+    out, idx = F.max_pool2d(tf.tensor(x), return_indices=True, **kw)
+    ref, ref_idx = torch.nn.functional.max_pool2d(torch.tensor(x), return_indices=True, **kw)
+    np.testing.assert_array_equal(out.numpy(), ref.numpy())
+    np.testing.assert_array_equal(idx.numpy(), ref_idx.numpy())
+
+
 @pytest.mark.parametrize("call,exc,match", [
     (lambda x: F.max_pool2d(x, 3, padding=2), RuntimeError, "pad should be at most half"),
     (lambda x: F.avg_pool2d(x, 2, padding=2), RuntimeError, "pad should be at most half"),

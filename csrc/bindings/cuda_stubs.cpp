@@ -21,6 +21,20 @@ int pointer_device(uintptr_t) { not_built("pointer_device"); }
 void gemm(const GemmShape&, float, uintptr_t, uintptr_t, float, uintptr_t, const GemmBatch&, uintptr_t) {
     not_built("cuda gemm");
 }
+void gemm_tensor_core(const GemmShape&, float, uintptr_t, uintptr_t, float, uintptr_t, const GemmBatch&, MatmulPrecision,
+                      uintptr_t) {
+    not_built("cuda gemm (tensor cores)");
+}
+void layer_norm_forward(int64_t, int64_t, float, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t,
+                        uintptr_t) {
+    not_built("cuda layer_norm_forward");
+}
+void layer_norm_backward(int64_t, int64_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t,
+                         uintptr_t, uintptr_t) {
+    not_built("cuda layer_norm_backward");
+}
+void gelu_forward(int64_t, bool, uintptr_t, uintptr_t, uintptr_t) { not_built("cuda gelu_forward"); }
+void gelu_backward(int64_t, bool, uintptr_t, uintptr_t, uintptr_t, uintptr_t) { not_built("cuda gelu_backward"); }
 void adam_step(const AdamArgs&, uintptr_t, int64_t, int64_t, uintptr_t) { not_built("cuda adam_step"); }
 uintptr_t cached_device_table(const int64_t*, int64_t) { not_built("cached_device_table"); }
 void conv2d_forward(const Conv2dShape&, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t) {

@@ -13,6 +13,7 @@ void register_conv(py::module_& m);  // bind_conv.cpp: conv2d forward / grad-inp
 void register_pool(py::module_& m);  // bind_pool.cpp: max / avg / adaptive-avg pooling
 void register_attention(py::module_& m);
 void register_cuda(py::module_& m);  // bind_cuda.cpp: CUDA kernels on __cuda_array_interface__ objects
+void register_cuda_norm(py::module_& m);  // bind_cuda_norm.cpp: CUDA LayerNorm and GELU
 }  // namespace tf::bind
 
 PYBIND11_MODULE(_C, m) {
@@ -26,4 +27,5 @@ PYBIND11_MODULE(_C, m) {
     tf::bind::register_pool(m);
     tf::bind::register_attention(m);
     tf::bind::register_cuda(m);
+    tf::bind::register_cuda_norm(m);
 }

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tf::cuda {
@@ -57,19 +58,31 @@ int pointer_device(uintptr_t ptr) {
     }
 }
 
-int multiprocessor_count(int device) {
-    // Cached per device: cudaDeviceGetAttribute is cheap, but this sits on every launch path.
+namespace {
+
+// A device attribute, cached per (device, attribute): these sit on every launch path.
+int cached_attribute(int device, cudaDeviceAttr attr, const char* what) {
     static std::mutex mu;
-    static std::vector<int> cache;
+    static std::vector<std::pair<std::pair<int, int>, int>> cache;
     std::lock_guard<std::mutex> lock(mu);
-    if (device < 0) throw std::runtime_error("multiprocessor_count: bad device " + std::to_string(device));
-    if (static_cast<size_t>(device) >= cache.size()) cache.resize(device + 1, 0);
-    if (cache[device] == 0) {
-        int sms = 0;
-        TF_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-        cache[device] = sms > 0 ? sms : 1;
-    }
-    return cache[device];
+    if (device < 0) throw std::runtime_error(std::string(what) + ": bad device " + std::to_string(device));
+    for (const auto& e : cache)
+        if (e.first.first == device && e.first.second == static_cast<int>(attr)) return e.second;
+    int value = 0;
+    TF_CUDA_CHECK(cudaDeviceGetAttribute(&value, attr, device));
+    cache.push_back({{device, static_cast<int>(attr)}, value});
+    return value;
+}
+
+}  // namespace
+
+int multiprocessor_count(int device) {
+    return std::max(1, cached_attribute(device, cudaDevAttrMultiProcessorCount, "multiprocessor_count"));
+}
+
+int compute_capability(int device) {
+    return cached_attribute(device, cudaDevAttrComputeCapabilityMajor, "compute_capability") * 10 +
+           cached_attribute(device, cudaDevAttrComputeCapabilityMinor, "compute_capability");
 }
 
 uintptr_t cached_device_table(const int64_t* host, int64_t count) {

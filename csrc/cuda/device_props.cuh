@@ -6,4 +6,7 @@ namespace tf::cuda {
 // Streaming multiprocessors of `device`, cached after the first query; throws on a CUDA error.
 int multiprocessor_count(int device);
 
+// major * 10 + minor of `device` (90 for an H100), cached after the first query; throws on a CUDA error.
+int compute_capability(int device);
+
 }  // namespace tf::cuda

@@ -41,8 +41,8 @@
 //   in L2. Static shared memory: 2 x 8 x (BM + 4 + BN + 4) floats (16.5 KiB for 128 x 128).
 //   The kernel runs on the caller's stream and the function returns without waiting.
 //
-// Not here yet (issue 8): tensor-core paths (tf32/bf16 via mma.sync, wgmma + TMA on sm_90a),
-// split-k for skinny shapes, swizzled block order, more than two smem stages (cp.async).
+// Not here yet (issue 8): split-k for skinny shapes, swizzled block order, more than two smem
+// stages (cp.async). The tf32 / bf16 tensor-core path is gemm_tensor_core.cu.
 #include <cuda_runtime.h>
 
 #include <tensorforge/cuda_api.h>

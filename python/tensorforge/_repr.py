@@ -34,7 +34,7 @@ def _format_special(fmt, v):
 
 
 def tensor_repr(t):
-    a = np.asarray(t._data)
+    a = t._data if t.device.type == "cpu" else t._data.get()  # printing a CUDA tensor copies it to the host
     suffix = []
     if t.device.type != "cpu":
         suffix.append(f"device='{t.device}'")

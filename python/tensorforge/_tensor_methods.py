@@ -1,9 +1,13 @@
 """Binds the op functions onto Tensor as methods and operators (x.sum(), x + y, x[i] = v, ...)."""
 from . import _dtype
-from ._backend import check_cpu, device
+from ._backend import device, device_of, to_device
+
+_device = device
 from .ops import elementwise as ew
 from .ops import indexing, inplace, matmul, reduction, shape, softmax
-from .tensor import Tensor
+from .autograd.function import Node
+from .autograd.grad_mode import state
+from .tensor import Tensor, edge, make
 
 
 def _to(self, *args, **kwargs):
@@ -21,17 +25,50 @@ def _to(self, *args, **kwargs):
             dtype = a
         else:
             dev = a
-    check_cpu(dev)
     out = self if dtype is None else ew.cast(self, _dtype.to_numpy_dtype(dtype))
+    if dev is not None:
+        out = _move(out, dev)
     return out.clone() if copy and out is self else out
 
 
+def _move(t, dev):
+    """t on device `dev`: t itself when it is there, else a copy that stays in the autograd graph
+    (the gradient flows back to the original device, like PyTorch's to())."""
+    data = to_device(t._data, dev)
+    if data is t._data:
+        return t
+    return ToCopyBackward0.apply(t, data)
+
+
+class ToCopyBackward0(Node):
+    __slots__ = ("src",)
+
+    @staticmethod
+    def apply(t, data):
+        out = make(data)
+        if state.enabled and t.requires_grad:
+            node = ToCopyBackward0((edge(t),))
+            node.src = device_of(t._data)
+            out._grad_fn = node
+            out.requires_grad = True
+        return out
+
+    def backward(self, g):
+        return (_move(g, self.src),)
+
+
 def _cpu(self):
-    return self
+    return _move(self, "cpu")
 
 
 def _cuda(self, device=None):
-    check_cpu(device or "cuda")
+    if device is None:
+        device = "cuda"
+    elif isinstance(device, int) and not isinstance(device, bool):
+        device = f"cuda:{device}"
+    if _device(device).type != "cuda":
+        raise RuntimeError(f"Invalid device, must be cuda device, got {device}")
+    return _move(self, device)
 
 
 def _type_as(self, other):
@@ -49,7 +86,8 @@ def _new_tensor_factory(fill):
     def method(self, *size, dtype=None, device=None, requires_grad=False):
         from . import _creation
 
-        return getattr(_creation, fill)(*size, dtype=dtype or self.dtype, device=device, requires_grad=requires_grad)
+        return getattr(_creation, fill)(*size, dtype=dtype or self.dtype, device=device or self.device,
+                                        requires_grad=requires_grad)
 
     return method
 

@@ -15,6 +15,7 @@ import tempfile
 
 import numpy as np
 
+from ._backend import device, device_of, to_device
 from .tensor import Tensor, make
 
 STRUCTURE_KEY = "tensorforge.structure"
@@ -40,14 +41,17 @@ def _flatten(obj, path, arrays):
     """JSON-able description of obj; every tensor (or numpy array) goes to `arrays` under a unique name."""
     if isinstance(obj, (Tensor, np.ndarray)):
         array = obj._data if isinstance(obj, Tensor) else obj
-        if not isinstance(array, np.ndarray):
-            raise TypeError(f"save: the tensor at '{path}' is not on the CPU; call .cpu() first")
+        on = device_of(array)
+        if on.type != "cpu":
+            array = array.get()  # a CUDA tensor is written from a host copy and remembers its device
         if array.dtype not in _TO_ST:
             raise TypeError(f"save: the array at '{path}' has dtype {array.dtype}, which tensors cannot hold")
         name, n = path or "tensor", 1
         while name in arrays:
             name, n = f"{path}#{n}", n + 1
         arrays[name] = array
+        if on.type != "cpu":
+            return {"tensor_on": [name, f"cuda:{on.index or 0}"]}
         return {"tensor": name} if isinstance(obj, Tensor) else {"ndarray": name}
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
@@ -68,17 +72,22 @@ def _flatten(obj, path, arrays):
                     "tensors, numpy arrays, numbers, strings, None and dicts/lists/tuples of them")
 
 
-def _unflatten(node, arrays):
+def _unflatten(node, arrays, map_location=None):
+    """The saved structure with its tensors; map_location None puts each tensor back on the device it was
+    saved from, anything else on that device."""
     if not isinstance(node, dict):
         return node
     (kind, value), = node.items()
     if kind == "tensor":
-        return make(arrays[value])
+        return make(_place(arrays[value], map_location))
+    if kind == "tensor_on":
+        name, saved_on = value
+        return make(_place(arrays[name], saved_on if map_location is None else map_location))
     if kind == "ndarray":
         return arrays[value]
     if kind == "dict":
-        return {key: _unflatten(v, arrays) for key, v in value}
-    items = [_unflatten(v, arrays) for v in value]
+        return {key: _unflatten(v, arrays, map_location) for key, v in value}
+    items = [_unflatten(v, arrays, map_location) for v in value]
     return items if kind == "list" else tuple(items)
 
 
@@ -266,33 +275,50 @@ def _verify(path, entries, metadata, data, required):
         raise CheckpointError(f"{path}: checksum mismatch; the file is corrupt")
 
 
-def _check_cpu(device, what):
-    if device is not None and str(device) != "cpu":
-        raise RuntimeError(f"{what}: only the CPU is supported for loading, got {device!r}")
+def _place(array, dev):
+    if dev is None or device(dev).type == "cpu":
+        return array
+    try:
+        return to_device(array, dev)
+    except RuntimeError as e:
+        raise RuntimeError(f"load: the checkpoint has a tensor for {dev}, but {e} To load it on the CPU, "
+                           "pass map_location='cpu'.") from None
+
+
+def _map_location(map_location):
+    if map_location is None or isinstance(map_location, (str, device)):
+        return map_location
+    raise TypeError("map_location must be None, a device string ('cpu', 'cuda', 'cuda:1') or a "
+                    f"tensorforge.device, got {type(map_location).__name__}")
 
 
 def load(f, map_location=None, weights_only=True):
     """Loads what save() wrote (from a path or a binary file object): the same nested structure, with Tensors
-    (not requiring grad) in place. map_location: None or 'cpu'; weights_only is always true (nothing is
-    unpickled) and accepted for PyTorch's signature."""
-    _check_cpu(map_location, "load")
+    (not requiring grad) in place. map_location: None puts every tensor on the device it was saved from
+    (CUDA tensors are stored from host copies), or 'cpu' / 'cuda' / 'cuda:N' / a device puts them all there;
+    weights_only is always true (nothing is unpickled) and accepted for PyTorch's signature."""
+    map_location = _map_location(map_location)
     path, entries, metadata, data = _read(f)
     _verify(path, entries, metadata, data, required=True)
     if STRUCTURE_KEY not in metadata:
         raise CheckpointError(f"{path}: no {STRUCTURE_KEY} in the metadata; use tensorforge.load_file")
     arrays = {name: _array(e, data) for name, e in entries.items()}
     try:
-        return _unflatten(json.loads(metadata[STRUCTURE_KEY]), arrays)
+        structure = json.loads(metadata[STRUCTURE_KEY])
+    except ValueError as e:
+        raise CheckpointError(f"{path}: corrupt structure metadata ({e})") from None
+    try:
+        return _unflatten(structure, arrays, map_location)
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise CheckpointError(f"{path}: corrupt structure metadata ({e})") from None
 
 
 def load_file(filename, device="cpu"):
-    """Loads a flat safetensors file (ours or any other writer's) as {name: Tensor}."""
-    _check_cpu(device, "load_file")
+    """Loads a flat safetensors file (ours or any other writer's) as {name: Tensor} on `device`."""
+    device = _map_location(device)
     path, entries, metadata, data = _read(filename)
     _verify(path, entries, metadata, data, required=False)
-    return {name: make(_array(e, data)) for name, e in entries.items()}
+    return {name: make(_place(_array(e, data), device)) for name, e in entries.items()}
 
 
 def load_metadata(filename):

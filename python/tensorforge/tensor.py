@@ -13,7 +13,7 @@ import weakref
 import numpy as np
 
 from . import _dtype
-from ._backend import device_of, xp
+from ._backend import device_of, is_array, xp
 from .autograd.engine import run_backward
 
 _ndarray = np.ndarray
@@ -26,7 +26,7 @@ class Tensor:
     def __init__(self, data, requires_grad=False):
         if isinstance(data, Tensor):
             data = data._data
-        elif not isinstance(data, _ndarray) or data.dtype not in _dtype._BY_NP:
+        elif not is_array(data) or data.dtype not in _dtype._BY_NP:
             from ._creation import _to_array
 
             data = _to_array(data, None)
@@ -132,12 +132,14 @@ class Tensor:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         if xp(self._data) is not np:
             if not force:
-                raise TypeError("can't convert a CUDA tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory first.")
+                raise _cuda_to_numpy_error(self)
             return self._data.get()
         return self._data
 
     def __array__(self, dtype=None, copy=None):
-        a = self._data if xp(self._data) is np else self._data.get()
+        if xp(self._data) is not np:
+            raise _cuda_to_numpy_error(self)
+        a = self._data
         return a if dtype is None else a.astype(dtype, copy=False)
 
     def item(self):
@@ -252,6 +254,11 @@ class _HookHandle:
 
     def remove(self):
         self.hooks.pop(self.id, None)
+
+
+def _cuda_to_numpy_error(t):
+    return TypeError(f"can't convert {t.device} device type tensor to numpy. Use Tensor.cpu() to copy the tensor "
+                     "to host memory first.")
 
 
 def _rebuild(array, requires_grad):

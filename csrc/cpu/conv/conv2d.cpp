@@ -1,7 +1,9 @@
 // conv2d on the CPU: which algorithm runs each direction.
 //
-//   forward      implicit GEMM, im2col fused into packing (implicit_gemm.cpp)
-//   grad-weight  col @ dy^T on the rows microkernels (grad_weight.cpp)
+//   forward      c_in/groups == 1: direct convolution over tap panels (direct_conv.cpp);
+//                otherwise implicit GEMM, im2col fused into packing (implicit_gemm.cpp)
+//   grad-weight  c_in/groups == 1: direct (direct_conv.cpp); otherwise col @ dy^T on the rows
+//                microkernels (grad_weight.cpp)
 //   grad-input   stride 1 (and c_in/groups >= 48): the forward driver on dy with flipped,
 //                group-transposed weights; otherwise, per image b and group g
 //                (K = c_in/groups * kh * kw, P = oh * ow, O = c_out/groups):
@@ -17,6 +19,7 @@
 
 #include "../thread_pool.h"
 #include "conv_scratch.h"
+#include "direct_conv.h"
 #include "grad_weight.h"
 #include "im2col.h"
 #include "implicit_gemm.h"
@@ -94,23 +97,33 @@ void grad_input(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
     });
 }
 
+template <typename T>
+void forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+    if (conv2d_direct_applies(s)) return conv2d_direct_forward(s, x, w, bias, y);
+    conv2d_implicit_forward(s, x, w, bias, y);
+}
+
+template <typename T>
+void grad_weight(const Conv2dShape& s, const T* x, const T* dy, T* dw) {
+    if (conv2d_direct_applies(s)) return conv2d_direct_grad_weight(s, x, dy, dw);
+    conv2d_rows_grad_weight(s, x, dy, dw);
+}
+
 }  // namespace
 
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y) {
-    conv2d_implicit_forward(s, x, w, bias, y);
+    forward(s, x, w, bias, y);
 }
 void conv2d_forward(const Conv2dShape& s, const double* x, const double* w, const double* bias, double* y) {
-    conv2d_implicit_forward(s, x, w, bias, y);
+    forward(s, x, w, bias, y);
 }
 void conv2d_grad_input(const Conv2dShape& s, const float* dy, const float* w, float* dx) { grad_input(s, dy, w, dx); }
 void conv2d_grad_input(const Conv2dShape& s, const double* dy, const double* w, double* dx) {
     grad_input(s, dy, w, dx);
 }
-void conv2d_grad_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw) {
-    conv2d_rows_grad_weight(s, x, dy, dw);
-}
+void conv2d_grad_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw) { grad_weight(s, x, dy, dw); }
 void conv2d_grad_weight(const Conv2dShape& s, const double* x, const double* dy, double* dw) {
-    conv2d_rows_grad_weight(s, x, dy, dw);
+    grad_weight(s, x, dy, dw);
 }
 
 }  // namespace tf::cpu

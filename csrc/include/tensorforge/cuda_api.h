@@ -34,6 +34,29 @@ int pointer_device(uintptr_t ptr);
 void gemm(const GemmShape& s, float alpha, uintptr_t a, uintptr_t b, float beta, uintptr_t c,
           const GemmBatch& batch, uintptr_t stream);
 
+// How the float32 products of gemm_tensor_core are taken (PyTorch's float32_matmul_precision
+// "high" and "medium"): inputs rounded to tf32 or to bfloat16, float32 accumulation.
+enum class MatmulPrecision { tf32, bf16 };
+
+// The same C = alpha * op(A) * op(B) + beta * C on float32 storage, with the products on the
+// tensor cores at `precision` (gemm_tensor_core.cu). Throws on GPUs below compute capability 8.0.
+void gemm_tensor_core(const GemmShape& s, float alpha, uintptr_t a, uintptr_t b, float beta, uintptr_t c,
+                      const GemmBatch& batch, MatmulPrecision precision, uintptr_t stream);
+
+// LayerNorm over the last dimension of a contiguous (rows, cols) float32 array (layer_norm.cu):
+// y = (x - mean) * rstd * gamma + beta, saving mean and rstd (rows,). gamma / beta may be 0 (none).
+void layer_norm_forward(int64_t rows, int64_t cols, float eps, uintptr_t x, uintptr_t gamma, uintptr_t beta,
+                        uintptr_t y, uintptr_t mean, uintptr_t rstd, uintptr_t stream);
+// Its backward from the saved mean and rstd: dx (skipped when 0), dgamma and dbeta (each skipped
+// when 0; summed with atomics, so not bitwise reproducible). gamma may be 0 (none).
+void layer_norm_backward(int64_t rows, int64_t cols, uintptr_t x, uintptr_t gamma, uintptr_t mean, uintptr_t rstd,
+                         uintptr_t dy, uintptr_t dx, uintptr_t dgamma, uintptr_t dbeta, uintptr_t stream);
+
+// GELU of n contiguous float32 (gelu.cu), exact (erf) or tanh-approximated; backward writes
+// dx = gelu'(x) * dy.
+void gelu_forward(int64_t n, bool tanh_approx, uintptr_t x, uintptr_t y, uintptr_t stream);
+void gelu_backward(int64_t n, bool tanh_approx, uintptr_t x, uintptr_t dy, uintptr_t dx, uintptr_t stream);
+
 // One fused Adam / AdamW step over a list of float32 tensors, one launch.
 //   `table` is a device array of int64, 5 rows of `num_tensors` entries (row-major):
 //     row 0: param addresses, 1: grad addresses, 2: exp_avg addresses, 3: exp_avg_sq addresses,

@@ -1,5 +1,14 @@
-"""gradcheck: backward's Jacobian against central differences, both in float64."""
+"""gradcheck: backward's Jacobian against central differences, both in float64. The inputs stay on their
+device (CPU or CUDA); the Jacobians are assembled on the host."""
 import numpy as np
+
+from .._backend import xp
+
+
+def _host64(a):
+    """A flat float64 numpy copy of an array of either device (explicit .get() for cupy)."""
+    a = a if xp(a) is np else a.get()
+    return np.array(a, dtype=np.float64).reshape(-1)
 
 
 class GradcheckError(RuntimeError):
@@ -16,8 +25,9 @@ def _float64_inputs(inputs):
     out = []
     for x in inputs:
         if isinstance(x, Tensor):
-            c = make(np.array(np.asarray(x._data), dtype=np.float64, order="C") if x.is_floating_point()
-                     else np.array(np.asarray(x._data), order="C"))
+            m = xp(x._data)
+            c = make(m.array(x._data, dtype=np.float64, order="C") if x.is_floating_point()
+                     else m.array(x._data, order="C"))
             c.requires_grad = x.requires_grad
             out.append(c)
         else:
@@ -41,13 +51,13 @@ def _analytical(fn, inputs, diff_inputs, outputs):
         if not o.requires_grad:
             continue
         for j in range(o.numel()):
-            onehot = np.zeros(o.numel(), o._data.dtype)
+            onehot = xp(o._data).zeros(o.numel(), o._data.dtype)
             onehot[j] = 1
             grads = autograd_grad([o], diff_inputs, [make(onehot.reshape(o.shape))], retain_graph=True,
                                   allow_unused=True)
             for xi, g in enumerate(grads):
                 if g is not None:
-                    jac[xi * len(outputs) + oi][j] = np.asarray(g._data, dtype=np.float64).reshape(-1)
+                    jac[xi * len(outputs) + oi][j] = _host64(g._data)
     return jac
 
 
@@ -59,9 +69,9 @@ def _numerical(fn, inputs, diff_inputs, outputs, eps):
         for i in range(flat.size):
             orig = flat[i]
             flat[i] = orig + eps
-            plus = [np.array(o._data, dtype=np.float64).reshape(-1) for o in _outputs(fn, inputs)]
+            plus = [_host64(o._data) for o in _outputs(fn, inputs)]
             flat[i] = orig - eps
-            minus = [np.array(o._data, dtype=np.float64).reshape(-1) for o in _outputs(fn, inputs)]
+            minus = [_host64(o._data) for o in _outputs(fn, inputs)]
             flat[i] = orig
             for oi in range(len(outputs)):
                 jac[xi * len(outputs) + oi][:, i] = (plus[oi] - minus[oi]) / (2 * eps)

@@ -1,5 +1,13 @@
 """tensorforge.cuda: the CUDA backend from Python.
 
+CUDA tensors: a Tensor on "cuda" holds a cupy array (install cupy with the extra:
+``pip install "tensorforge[cuda]"`` gives cupy-cuda13x; ``cupy-cuda12x`` for a CUDA 12 driver).
+``x.cuda()``, ``x.to("cuda")``, ``device="cuda"`` in the creation functions, ``module.to("cuda")``
+and ``load(map_location="cuda")`` put data there; every op then runs on the device: matmul/linear,
+conv2d, pooling, scaled_dot_product_attention and Adam/AdamW (float32) on the kernels below
+(python/tensorforge/ops/_kernels.py and ops/attention_cuda.py choose), the rest on cupy's own
+operations. Nothing has run on a real GPU yet (see Status).
+
 Queries (work in every build, with or without a driver or cupy):
     is_built()      the CUDA kernels were compiled into this build
     device_count()  GPUs the CUDA runtime sees (0 with no driver or no device)
@@ -7,11 +15,12 @@ Queries (work in every build, with or without a driver or cupy):
     build_info()    CUDA version and architectures compiled
 
 Kernels, on any array exposing ``__cuda_array_interface__`` (cupy arrays, torch CUDA tensors):
-    gemm(a, b, out=None, *, alpha=1.0, beta=0.0, stream=None)
+    gemm(a, b, out=None, *, alpha=1.0, beta=0.0, stream=None, precision="highest"|"high"|"medium")
     adamw_step(params, grads, exp_avgs, exp_avg_sqs, *, lr, step, ...)  (adam_step: L2 variant)
     conv2d_forward / conv2d_grad_input / conv2d_grad_weight   (NCHW float32, implicit GEMM)
     max_pool2d_forward / max_pool2d_backward / avg_pool2d_forward / avg_pool2d_backward
     attention_forward / attention_backward   (fused flash-style attention, saves log-sum-exp)
+    layer_norm_forward / layer_norm_backward, gelu_forward / gelu_backward
     synchronize()
 
 Kernels run asynchronously on ``stream``: by default torch's current stream for torch tensors,
@@ -43,6 +52,10 @@ __all__ = [
     "avg_pool2d_backward",
     "attention_forward",
     "attention_backward",
+    "layer_norm_forward",
+    "layer_norm_backward",
+    "gelu_forward",
+    "gelu_backward",
 ]
 
 _BUILT_WITHOUT = ("tensorforge was built without CUDA; rebuild with TENSORFORGE_CUDA=ON and nvcc on PATH "
@@ -104,6 +117,8 @@ def current_stream(like=None):
     if like is not None and _is_torch(like) and getattr(like, "is_cuda", False):
         import torch
         return int(torch.cuda.current_stream(like.device).cuda_stream)
+    if not is_available():
+        return 0  # the kernel call then raises our "built without CUDA" / "no device" error, not cupy's
     cupy = _try_import_cupy()
     if cupy is None:
         return 0
@@ -154,12 +169,17 @@ def _empty_result(a, b):
     return cupy.empty(shape, dtype=cupy.float32)
 
 
-def gemm(a, b, out=None, *, alpha=1.0, beta=0.0, stream=None):
-    """out = alpha * a @ b + beta * out with our CUDA fp32 kernel; returns out.
+def gemm(a, b, out=None, *, alpha=1.0, beta=0.0, stream=None, precision="highest"):
+    """out = alpha * a @ b + beta * out with our CUDA kernels on float32 arrays; returns out.
 
     a (m, k) @ b (k, n) -> out (m, n), or batched (batch, m, k) @ (batch, k, n); transposed views
     (``x.T``) become transpose flags, batch strides of 0 broadcast. beta == 0 ignores out's contents.
     With out=None a new array of a's library (cupy or torch) is returned; beta must then be 0.
+
+    ``precision`` names the products as PyTorch's ``set_float32_matmul_precision`` does:
+    "highest" runs the fp32 FFMA kernel (gemm_f32.cu); "high" rounds the inputs to tf32 and
+    "medium" to bfloat16 and multiplies on the tensor cores (gemm_tensor_core.cu, compute
+    capability 8.0 or newer); all three accumulate in float32.
     """
     if out is None:
         if beta != 0:
@@ -169,7 +189,8 @@ def gemm(a, b, out=None, *, alpha=1.0, beta=0.0, stream=None):
         if out is None:
             raise TypeError("gemm: a and b must be CUDA arrays with a shape (cupy arrays or torch CUDA tensors), "
                             f"got {type(a).__name__} and {type(b).__name__}")
-    _C.cuda_gemm(a, b, out, alpha=float(alpha), beta=float(beta), stream=_stream_arg(stream, (a, b, out)))
+    _C.cuda_gemm(a, b, out, alpha=float(alpha), beta=float(beta), stream=_stream_arg(stream, (a, b, out)),
+                 precision=precision)
     return out
 
 
@@ -353,3 +374,58 @@ def attention_backward(grad_out, query, key, value, out, lse, attn_mask=None, is
     _C.cuda_attention_backward(query, key, value, attn_mask, out, grad_out, lse, dq, dk, dv, scale=scale,
                                is_causal=bool(is_causal), stream=_stream_arg(stream, (query,)))
     return dq, dk, dv
+
+
+# ---------------------------------------------------------------------------------------------
+# LayerNorm and GELU (compiled and run under CPU emulation only; never on a GPU yet)
+
+def _size(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def layer_norm_forward(x, normalized_size, weight=None, bias=None, eps=1e-5, *, stream=None):
+    """LayerNorm of a contiguous float32 CUDA array over its last `normalized_size` elements (the product
+    of normalized_shape); weight and bias (normalized_size elements) are optional. Returns (y, mean, rstd),
+    mean and rstd of shape (x.size // normalized_size,) for layer_norm_backward."""
+    _require_available("layer_norm_forward")
+    shape = _shape(x, "x")
+    rows = _size(shape) // max(int(normalized_size), 1)
+    y = _empty_like_lib(x, shape)
+    mean, rstd = _empty_like_lib(x, (rows,)), _empty_like_lib(x, (rows,))
+    _C.cuda_layer_norm_forward(x, int(normalized_size), weight, bias, y, mean, rstd, eps=float(eps),
+                               stream=_stream_arg(stream, (x,)))
+    return y, mean, rstd
+
+
+def layer_norm_backward(grad_output, x, normalized_size, mean, rstd, weight=None, *, need_input_grad=True,
+                        need_weight_grads=True, stream=None):
+    """Gradients (grad_input, grad_weight, grad_bias) of layer_norm_forward from its saved mean and rstd;
+    an entry is None where it was not asked for (grad_weight and grad_bias also when weight is None)."""
+    _require_available("layer_norm_backward")
+    shape = _shape(x, "x")
+    dx = _empty_like_lib(x, shape) if need_input_grad else None
+    want_params = need_weight_grads and weight is not None
+    dw = _empty_like_lib(x, (int(normalized_size),)) if want_params else None
+    db = _empty_like_lib(x, (int(normalized_size),)) if want_params else None
+    _C.cuda_layer_norm_backward(x, int(normalized_size), weight, mean, rstd, grad_output, dx, dw, db,
+                                stream=_stream_arg(stream, (x,)))
+    return dx, dw, db
+
+
+def gelu_forward(x, approximate="none", *, stream=None):
+    """gelu(x) of a contiguous float32 CUDA array, exact (erf) or approximate='tanh'."""
+    _require_available("gelu_forward")
+    y = _empty_like_lib(x, _shape(x, "x"))
+    _C.cuda_gelu_forward(x, y, approximate=approximate, stream=_stream_arg(stream, (x,)))
+    return y
+
+
+def gelu_backward(grad_output, x, approximate="none", *, stream=None):
+    """gelu'(x) * grad_output for contiguous float32 CUDA arrays."""
+    _require_available("gelu_backward")
+    dx = _empty_like_lib(x, _shape(x, "x"))
+    _C.cuda_gelu_backward(x, grad_output, dx, approximate=approximate, stream=_stream_arg(stream, (x,)))
+    return dx

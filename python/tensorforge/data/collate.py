@@ -8,6 +8,7 @@ import collections.abc
 
 import numpy as np
 
+from .._backend import xp
 from .._creation import tensor
 from ..tensor import Tensor, make
 
@@ -17,7 +18,7 @@ def _stack(arrays, kind):
     if len(shapes) > 1:
         raise RuntimeError(f"default_collate: {kind} in a batch must have equal shapes to be stacked, "
                            f"got {sorted(shapes)}")
-    return np.stack(arrays)
+    return xp(arrays[0]).stack(arrays)  # CUDA tensors in a dataset stack on their GPU
 
 
 def default_collate(batch):

@@ -4,10 +4,15 @@ import math
 
 import numpy as np
 
+from .._backend import to_device
 from .._creation import default_generator
 
 
 def _fill(tensor, values):
+    """Writes host-drawn init values (the CPU generator, so manual_seed gives the same weights on every
+    device) into tensor, uploading them when it lives on a GPU."""
+    if not isinstance(values, (int, float)):
+        values = to_device(np.asarray(values), tensor.device)
     tensor._data[...] = values
     tensor._bump_version()
     return tensor

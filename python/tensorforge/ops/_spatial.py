@@ -2,6 +2,7 @@
 checks (a 3-D input is one unbatched image), and the arrays our kernels accept."""
 import numpy as np
 
+from .._backend import xp
 from ..tensor import Tensor
 
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -38,10 +39,8 @@ def image_batch(input, op):  # noqa: A002 - PyTorch's argument name
 
 
 def kernel_array(t, op, name):
-    """t's data as a C-contiguous float32/float64 numpy array, or a clear error."""
+    """t's data as a C-contiguous float32/float64 array on its device, or a clear error."""
     d = t._data
-    if not isinstance(d, np.ndarray):
-        raise RuntimeError(f"{op}: only CPU tensors are supported so far ({name} is on {t.device})")
     if d.dtype not in _KERNEL_DTYPES:
         raise RuntimeError(f"{op}: {name} must be float32 or float64, got {t.dtype}")
-    return np.ascontiguousarray(d)
+    return xp(d).ascontiguousarray(d)

@@ -14,7 +14,9 @@ import math
 import numpy as np
 
 from .. import _C
+from .._backend import xp
 from .._creation import default_generator
+from . import attention_cuda
 from ..autograd.function import Node
 from ..autograd.grad_mode import state
 from ..tensor import Tensor, edge, make
@@ -59,8 +61,6 @@ def _check_inputs(query, key, value):
     if not query._data.dtype == key._data.dtype == value._data.dtype:
         raise TypeError(f"scaled_dot_product_attention: query, key and value must share a dtype, got "
                         f"{query.dtype}, {key.dtype} and {value.dtype}")
-    if not isinstance(query._data, np.ndarray):
-        raise RuntimeError("scaled_dot_product_attention: only CPU tensors are supported so far")
     if query.shape[-1] != key.shape[-1]:
         raise RuntimeError(f"scaled_dot_product_attention: query and key head dims differ: query {tuple(query.shape)}, "
                            f"key {tuple(key.shape)}")
@@ -111,6 +111,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     L, E = query.shape[-2:]
     S, Ev = value.shape[-2:]
     scale = 1.0 / math.sqrt(E) if scale is None else float(scale)
+    if xp(query._data) is not np:  # CUDA tensors: ops/attention_cuda.py
+        return attention_cuda.scaled_dot_product_attention(query, key, value, attn_mask, dropout_p, is_causal,
+                                                           scale, batch)
     mask = None if attn_mask is None else _mask_array(attn_mask, dtype, batch, L, S)
     q, k, v = _flat(query, batch), _flat(key, batch), _flat(value, batch)
     seed = int(default_generator().integers(0, 2**63)) if dropout_p > 0 else 0

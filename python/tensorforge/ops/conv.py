@@ -2,7 +2,8 @@
 grad-input and grad-weight kernels (the bias gradient is a sum over batch and pixels)."""
 import numpy as np
 
-from .. import _C
+from .._backend import check_same_device, xp
+from . import _kernels as kernels
 from ..autograd.function import Node
 from ..autograd.grad_mode import state
 from ..tensor import Tensor, edge, make
@@ -69,16 +70,12 @@ class ConvolutionBackward0(Node):
     __slots__ = ("x", "w", "geometry")
 
     def backward(self, grad):
-        g = np.ascontiguousarray(grad._data, dtype=self.x.dtype)
+        g = xp(grad._data).ascontiguousarray(grad._data, dtype=self.x.dtype)
         gx = gw = gb = None
         if self.next[0] is not None:
-            gx = np.empty_like(self.x)
-            _C.conv2d_grad_input(g, self.w, gx, *self.geometry)
-            gx = make(gx)
+            gx = make(kernels.conv2d_grad_input(g, self.w, self.x.shape, self.geometry))
         if self.next[1] is not None:
-            gw = np.empty_like(self.w)
-            _C.conv2d_grad_weight(self.x, g, gw, *self.geometry)
-            gw = make(gw)
+            gw = make(kernels.conv2d_grad_weight(self.x, g, self.w.shape, self.geometry))
         if self.next[2] is not None:
             gb = make(g.sum(axis=(0, 2, 3)))
         return gx, gw, gb
@@ -102,8 +99,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     wd = kernel_array(weight, _OP, "weight")
     bd = None if bias is None else kernel_array(bias, _OP, "bias")
     geometry = (stride, (pads[0][0], pads[1][0]), dilation, int(groups))
-    y = np.empty((xd.shape[0], wd.shape[0], out_hw[0], out_hw[1]), xd.dtype)
-    _C.conv2d_forward(xd, wd, bd, y, *geometry)
+    check_same_device(xd, wd, bd)
+    y = kernels.conv2d_forward(xd, wd, bd, geometry, out_hw)
     out = make(y)
     needs = (x.requires_grad, weight.requires_grad, bias is not None and bias.requires_grad)
     if state.enabled and any(needs):

@@ -1,7 +1,8 @@
 """dropout: zeroes each element with probability p and scales the rest by 1/(1-p) in training."""
 import numpy as np
 
-from .._creation import default_generator
+from .._backend import xp
+from .._creation import random_on
 from ..tensor import make
 
 
@@ -16,8 +17,8 @@ def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
         return input
     d = input._data
     if p == 1.0:
-        return input * make(np.zeros((), d.dtype))
-    keep = default_generator().random(d.shape, dtype=np.float32 if d.dtype == np.float32 else np.float64) >= p
+        return input * make(xp(d).zeros((), d.dtype))
+    keep = random_on(input.device, "random_sample", d.shape, dtype=np.float32 if d.dtype == np.float32 else np.float64) >= p
     return input * make(keep.astype(d.dtype) * d.dtype.type(1.0 / (1.0 - p)))
 
 
@@ -30,6 +31,6 @@ def dropout2d(input, p=0.5, training=True, inplace=False):  # noqa: A002
     if d.ndim not in (3, 4):
         raise ValueError(f"dropout2d expects a 3-D or 4-D input, got shape {tuple(d.shape)}")
     mask_shape = d.shape[:-2] + (1, 1)
-    keep = default_generator().random(mask_shape) >= p
+    keep = random_on(input.device, "random_sample", mask_shape) >= p
     scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
     return input * make((keep * scale).astype(d.dtype))

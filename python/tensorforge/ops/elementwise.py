@@ -4,7 +4,7 @@ import math
 import numpy as np
 
 from .. import _C, _dtype
-from .._backend import xp
+from .._backend import check_same_device, join_cpu_scalar, xp
 from ..autograd.function import Node
 from ..autograd.grad_mode import state
 from ..tensor import Tensor, edge, make
@@ -19,6 +19,8 @@ def _operands(a, b):
     ad = a._data
     if isinstance(b, Tensor):
         bd = b._data
+        if ad.__class__ is not bd.__class__:
+            ad, bd = join_cpu_scalar(ad, bd, a.requires_grad, b.requires_grad)
         if ad.dtype != bd.dtype:
             dt = _dtype.result_type(ad, bd)
             ad = ad.astype(dt, copy=False)
@@ -44,8 +46,12 @@ def _apply(fn, ad, bd):
     try:
         return fn(ad, bd)
     except ValueError:
-        _check_broadcast(np.shape(ad), np.shape(bd))
+        _check_broadcast(_shape(ad), _shape(bd))
         raise
+
+
+def _shape(v):
+    return getattr(v, "shape", ())
 
 
 def _check_broadcast(*shapes):
@@ -597,10 +603,12 @@ def where(condition, input, other):  # noqa: A002
             raise TypeError("where needs input or other to be a Tensor")
         input = as_tensor_operand(input, other)
     ad, bd, bt = _operands(input, other)
+    if cond._data.__class__ is not ad.__class__:
+        check_same_device(ad, cond._data)
     try:
         out_data = xp(ad).where(cond._data, ad, bd)
     except ValueError:
-        _check_broadcast(cond.shape, np.shape(ad), np.shape(bd))
+        _check_broadcast(cond.shape, _shape(ad), _shape(bd))
         raise
     if out_data.dtype != ad.dtype:  # a Python-scalar `other` must not widen the result
         out_data = out_data.astype(ad.dtype)

@@ -1,20 +1,11 @@
 """embedding: rows of a weight table picked by integer indices; the backward scatter-adds the
-output gradient into those rows (never into padding_idx): a stable sort groups equal indices and
-one add.reduceat sums each group (np.add.at's unbuffered scatter is ~20x slower)."""
+output gradient into those rows (never into padding_idx), through _kernels.index_add."""
 import numpy as np
 
+from .._backend import check_same_device, xp
 from ..autograd.function import Function
+from ._kernels import index_add
 from ..tensor import Tensor, make
-
-
-def _scatter_add_rows(out, index, rows):
-    """out[index[i]] += rows[i] for every i, equal indices summed in order."""
-    if index.size == 0:
-        return
-    order = np.argsort(index, kind="stable")
-    ordered = index[order]
-    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-    out[ordered[starts]] += np.add.reduceat(rows[order], starts, axis=0)
 
 
 class _Embedding(Function):
@@ -26,8 +17,8 @@ class _Embedding(Function):
     @staticmethod
     def backward(ctx, grad):
         g = grad._data
-        gw = np.zeros((ctx.num_rows,) + g.shape[ctx.indices.ndim:], g.dtype)
-        _scatter_add_rows(gw, ctx.indices.reshape(-1), g.reshape((-1,) + gw.shape[1:]))
+        gw = xp(g).zeros((ctx.num_rows,) + g.shape[ctx.indices.ndim:], g.dtype)
+        index_add(gw, ctx.indices.reshape(-1), g.reshape((-1,) + gw.shape[1:]))
         if ctx.padding_idx is not None:
             gw[ctx.padding_idx] = 0
         return None, make(gw), None
@@ -43,7 +34,8 @@ def _normalize_padding_idx(padding_idx, num_embeddings):
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,  # noqa: A002
               sparse=False):
-    idx = input._data if isinstance(input, Tensor) else np.asarray(input)
+    idx = input._data if isinstance(input, Tensor) else xp(weight._data).asarray(np.asarray(input))
+    check_same_device(weight._data, idx)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding(): indices must be an integer tensor, got dtype {idx.dtype}")
     if weight.ndim != 2:

@@ -3,6 +3,7 @@ The backward of an index scatter-adds, so repeated indices accumulate."""
 import numpy as np
 
 from .._backend import xp
+from ._kernels import index_add
 from ..autograd.function import Node
 from ..autograd.grad_mode import state
 from ..tensor import Tensor, edge, make
@@ -17,8 +18,9 @@ def _index_array(a):
     return a
 
 
-def normalize_index(index):
-    """(index for the numpy array, True when it uses only basic indexing, so the result is a view)."""
+def normalize_index(index, m=np):
+    """(index for an array of module m (numpy or cupy), True when it uses only basic indexing, so the result
+    is a view). Index arrays move to m's device, like PyTorch's CPU index tensors into CUDA tensors."""
     items = index if isinstance(index, tuple) else (index,)
     out = []
     for i in items:
@@ -27,7 +29,7 @@ def normalize_index(index):
             continue
         if isinstance(i, Tensor):
             a = _index_array(i._data)
-            out.append(int(a) if a.ndim == 0 and a.dtype.kind in "iu" else a)
+            out.append(int(a) if a.ndim == 0 and a.dtype.kind in "iu" else m.asarray(a) if xp(a) is not m else a)
         elif isinstance(i, (bool, np.bool_)):
             out.append(bool(i))
         elif isinstance(i, (np.integer,)):
@@ -36,7 +38,8 @@ def normalize_index(index):
             a = np.asarray(i) if isinstance(i, list) else i
             if a.size == 0 and a.dtype.kind == "f":
                 a = a.astype(np.int64)
-            out.append(_index_array(a))
+            a = _index_array(a)
+            out.append(m.asarray(a) if xp(a) is not m else a)
         else:
             raise IndexError(f"only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are "
                              f"valid indices (got {type(i).__name__})")
@@ -60,7 +63,7 @@ class IndexAddBackward0(Node):
 
 
 def getitem(x, index):
-    idx, basic = normalize_index(index)
+    idx, basic = normalize_index(index, xp(x._data))
     return getitem_normalized(x, idx, basic)
 
 
@@ -81,14 +84,13 @@ def getitem_normalized(x, idx, basic):
 
 
 def index_add_zeros(src, idx, shape, basic):
-    """zeros(shape) with src added at idx (np.add.at, so repeated indices accumulate)."""
+    """zeros(shape) with src added at idx (repeated indices accumulate)."""
     s = src._data
-    m = xp(s)
-    out = m.zeros(shape, s.dtype)
+    out = xp(s).zeros(shape, s.dtype)
     if basic:
         out[idx] = s
     else:
-        m.add.at(out, idx, s)
+        index_add(out, idx, s)
     result = make(out)
     if state.enabled and src.requires_grad:
         node = IndexAddBackward0((edge(src),))
@@ -120,8 +122,10 @@ def setitem(x, index, value):
     """x[index] = value, in place; recorded by autograd when x or value requires grad."""
     from .inplace import check_inplace
 
-    idx, _ = normalize_index(index)
+    idx, _ = normalize_index(index, xp(x._data))
     value = as_tensor_operand(value, x)
+    if value._data.__class__ is not x._data.__class__:
+        value = value.to(x.device)  # like PyTorch's index_put_, the value may come from another device
     record = state.enabled and (x.requires_grad or value.requires_grad)
     if record:
         check_inplace(x)

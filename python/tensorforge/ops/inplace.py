@@ -2,7 +2,7 @@
 when autograd records them, the result of the out-of-place op replaces the tensor's history."""
 import numpy as np
 
-from .._backend import xp
+from .._backend import join_cpu_scalar, xp
 from ..autograd.grad_mode import state
 from ..tensor import Tensor, make
 from . import elementwise as ew
@@ -54,13 +54,15 @@ def _fast_binary(ufunc, x, other):
     """No-grad fast path: the ufunc writes into x's array (same-kind casting, like PyTorch)."""
     d = x._data
     od = other._data if isinstance(other, Tensor) else other
+    if isinstance(other, Tensor) and od.__class__ is not d.__class__:
+        d, od = join_cpu_scalar(d, od, False, other.requires_grad)
     try:
         ufunc(d, od, out=d, casting="same_kind")
     except TypeError as e:
         raise RuntimeError(f"result type can't be cast to the desired output type {d.dtype}: {e}") from None
     except ValueError:
         raise RuntimeError(f"output with shape {list(d.shape)} doesn't match the broadcast shape of "
-                           f"{list(d.shape)} and {list(np.shape(od))}") from None
+                           f"{list(d.shape)} and {list(getattr(od, 'shape', ()))}") from None
     x._vc[0] += 1
     return x
 
@@ -138,6 +140,8 @@ def relu_(x):
 def copy_(x, src):
     """x's elements <- src (broadcast and cast to x's dtype); the gradient flows to src only."""
     src = as_tensor_operand(src, x)
+    if src._data.__class__ is not x._data.__class__:
+        src = src.to(x.device)  # copy_ copies across devices, like PyTorch's
     if _wants_grad(x, src):
         return apply_inplace(x, lambda a, s: ew.cast(s, a._data.dtype).expand(a.shape).clone(), src)
     try:
@@ -166,18 +170,18 @@ def fill_(x, value):
 
 
 def uniform_(x, a=0.0, b=1.0):
-    from .._creation import default_generator
+    from .._creation import random_on
 
     with _no_grad_check(x):
-        x._data[...] = default_generator().uniform(a, b, x._data.shape)
+        x._data[...] = random_on(x.device, "uniform", a, b, x._data.shape)
     return x
 
 
 def normal_(x, mean=0.0, std=1.0):
-    from .._creation import default_generator
+    from .._creation import random_on
 
     with _no_grad_check(x):
-        x._data[...] = default_generator().normal(mean, std, x._data.shape)
+        x._data[...] = random_on(x.device, "normal", mean, std, x._data.shape)
     return x
 
 

@@ -3,12 +3,12 @@ arrays with a bias, the bias is written into the output first and the GEMM accum
 (beta = 1): one node, no separate broadcast add and no extra output-sized temporary."""
 import numpy as np
 
-from .. import _C
 from .._backend import xp
 from ..autograd.function import Node
 from ..autograd.grad_mode import state
 from ..tensor import Tensor, edge, make
-from .matmul import _GEMM_DTYPES, _operand, matmul
+from . import _kernels as kernels
+from .matmul import _GEMM_DTYPES, matmul
 
 
 class LinearBackward0(Node):
@@ -33,12 +33,12 @@ def _linear_bias_cpu(d, w, b):
     out = np.empty(d.shape[:-1] + (n,), d.dtype)
     out2 = out.reshape(-1, n)
     out2[...] = b
-    _C.gemm(_operand(d.reshape(-1, k)), _operand(w.T), out2, beta=1.0)
+    kernels.gemm(d.reshape(-1, k), w.T, out2, beta=1.0)
     return out
 
 
 def _fused_bias_ok(d, w, b):
-    return (xp(d) is np and d.dtype in _GEMM_DTYPES and w.dtype == d.dtype and b.dtype == d.dtype
+    return (xp(d) is np and xp(w) is np and xp(b) is np and d.dtype in _GEMM_DTYPES and w.dtype == d.dtype and b.dtype == d.dtype
             and b.shape == (w.shape[0],) and d.size > 0 and w.shape[1] > 0)
 
 

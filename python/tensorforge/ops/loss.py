@@ -4,7 +4,7 @@ probabilities), class weights, label smoothing, ignore_index and the reduction's
 gradient with respect to the logits is g_i * (softmax[i] * sum_c coef[i, c] - coef[i])."""
 import numpy as np
 
-from .._backend import xp
+from .._backend import check_same_device, xp
 from ..autograd.function import Function
 from ..tensor import Tensor, make
 from ._common import sum_to
@@ -38,7 +38,7 @@ def _classes_last(d):
     """(N, C, d1, ...) or (C,) -> a (rows, C) array with classes last, and the per-row shape."""
     if d.ndim == 1:
         return d.reshape(1, -1), ()
-    moved = np.moveaxis(d, 1, -1)
+    moved = xp(d).moveaxis(d, 1, -1)
     return moved.reshape(-1, d.shape[1]), moved.shape[:-1]
 
 
@@ -51,18 +51,19 @@ def _coefficients(x_shape, target, weight, ignore_index, reduction, label_smooth
         if tuple(target.shape) != tuple(expected):
             raise ValueError(f"{fn_name}: expected target of shape {tuple(expected)} for input of shape "
                              f"{tuple(x_shape)}, got {tuple(target.shape)}")
+        m = xp(target)
         t = target.reshape(-1).astype(np.int64)
         valid = t != ignore_index
         bad = valid & ((t < 0) | (t >= c))
         if bad.any():
             raise IndexError(f"{fn_name}: target {int(t[bad][0])} is out of bounds for {c} classes")
         rows = t.shape[0]
-        tw = np.where(valid, 1.0 if w is None else w[np.where(valid, t, 0)], 0.0)
-        coef = np.zeros((rows, c), np.float64)
-        coef[np.arange(rows)[valid], t[valid]] = (1.0 - label_smoothing) * tw[valid]
+        tw = m.where(valid, 1.0 if w is None else w[m.where(valid, t, 0)], 0.0)
+        coef = m.zeros((rows, c), np.float64)
+        coef[m.arange(rows)[valid], t[valid]] = (1.0 - label_smoothing) * tw[valid]
         smooth = 0.0
         if label_smoothing:
-            smooth = (label_smoothing / c) * (np.ones(c) if w is None else w)[None, :] * valid[:, None]
+            smooth = (label_smoothing / c) * (m.ones(c) if w is None else w)[None, :] * valid[:, None]
         if reduction == "mean":  # both terms divide by the summed weight of the non-ignored targets
             with np.errstate(invalid="ignore", divide="ignore"):
                 coef = (coef + smooth) / tw.sum()
@@ -82,8 +83,9 @@ def _coefficients(x_shape, target, weight, ignore_index, reduction, label_smooth
 
 
 def _log_softmax_rows(x2):
+    m = xp(x2)
     shifted = x2 - x2.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return shifted - m.log(m.exp(shifted).sum(axis=1, keepdims=True))
 
 
 class _CoefLoss(Function):
@@ -99,13 +101,14 @@ class _CoefLoss(Function):
         ctx.coef, ctx.logp, ctx.x_shape, ctx.dtype = coef, logp, d.shape, d.dtype
         ctx.reduction, ctx.from_logits, ctx.out_shape = reduction, from_logits, out_shape
         value = per_row.reshape(out_shape) if reduction == "none" else per_row.sum()
-        return make(np.asarray(value, dtype=d.dtype))
+        return make(xp(d).asarray(value, dtype=d.dtype))
 
     @staticmethod
     def backward(ctx, grad):
-        g = grad._data.astype(np.float64).reshape(-1, 1) if ctx.reduction == "none" else float(grad._data)
+        m = xp(ctx.logp)
+        g = grad._data.astype(np.float64).reshape(-1, 1) if ctx.reduction == "none" else grad._data.astype(np.float64)
         if ctx.from_logits:
-            probs = np.exp(ctx.logp)
+            probs = m.exp(ctx.logp)
             g2 = g * (probs * ctx.coef.sum(axis=1, keepdims=True) - ctx.coef)
         else:
             g2 = -g * ctx.coef
@@ -113,8 +116,8 @@ class _CoefLoss(Function):
             gx = g2.reshape(ctx.x_shape)
         else:
             moved = (ctx.x_shape[0],) + tuple(ctx.x_shape[2:]) + (ctx.x_shape[1],)
-            gx = np.moveaxis(g2.reshape(moved), -1, 1)
-        return make(np.ascontiguousarray(gx, dtype=ctx.dtype)), None, None, None, None
+            gx = m.moveaxis(g2.reshape(moved), -1, 1)
+        return make(m.ascontiguousarray(gx, dtype=ctx.dtype)), None, None, None, None
 
 
 class _IndexCrossEntropy(Function):
@@ -177,7 +180,8 @@ def _coef_loss(fn_name, input, target, weight, ignore_index, reduction, label_sm
         raise ValueError(f"{fn_name}: input must be a Tensor of shape (C,), (N, C) or (N, C, d1, ...)")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{fn_name}: label_smoothing must be in [0, 1], got {label_smoothing}")
-    t = target._data if isinstance(target, Tensor) else np.asarray(target)
+    t = target._data if isinstance(target, Tensor) else xp(input._data).asarray(np.asarray(target))
+    check_same_device(input._data, t, None if weight is None else weight._data)
     c = input.shape[1] if input.ndim > 1 else input.shape[0]
     if weight is not None and tuple(weight.shape) != (c,):
         raise ValueError(f"{fn_name}: weight must have shape ({c},) for {c} classes, got {tuple(weight.shape)}")
@@ -261,7 +265,8 @@ class _BCEWithLogits(Function):
     @staticmethod
     def forward(ctx, x, target, pos_weight):
         xd, td = x._data, target._data
-        softplus_neg = np.log1p(np.exp(-np.abs(xd))) + np.maximum(-xd, 0)
+        m = xp(xd)
+        softplus_neg = m.log1p(m.exp(-m.abs(xd))) + m.maximum(-xd, 0)
         pw = None if pos_weight is None else pos_weight._data
         lw = 1.0 if pw is None else 1 + (pw - 1) * td
         ctx.save_for_backward(x, target)
@@ -274,7 +279,7 @@ class _BCEWithLogits(Function):
         g, xd, td = grad._data, x._data, target._data
         gx = gt = gpw = None
         if ctx.needs_input_grad[0]:
-            sig_neg = 0.5 * (1 - np.tanh(0.5 * xd))  # sigmoid(-x) without overflow
+            sig_neg = 0.5 * (1 - xp(xd).tanh(0.5 * xd))  # sigmoid(-x) without overflow
             gx = make((g * ((1 - td) - ctx.lw * sig_neg)).astype(xd.dtype, copy=False))
         if ctx.needs_input_grad[1]:
             dlw = 0.0 if ctx.pw is None else (ctx.pw - 1) * ctx.softplus_neg

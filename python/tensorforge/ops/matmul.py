@@ -1,9 +1,11 @@
-"""matmul / @: batched and broadcasting, float32/float64 through our GEMM (tensorforge._C.gemm);
-integer and bool matmul fall back to numpy."""
+"""matmul / @: batched and broadcasting, float32/float64 through our GEMM (tensorforge._C.gemm on the
+CPU; on CUDA tensorforge.cuda.gemm for float32 and cupy's matmul for float64, see ops/_kernels.py);
+integer and bool matmul fall back to numpy / cupy."""
 import numpy as np
 
-from .. import _C, _dtype
-from .._backend import xp
+from .. import _dtype
+from .._backend import check_same_device, xp
+from . import _kernels as kernels
 from ..autograd.function import Node
 from ..autograd.grad_mode import state
 from ..tensor import Tensor, edge, make
@@ -12,31 +14,14 @@ from ._common import as_tensor_operand, sum_to
 _GEMM_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _blas_ready(a):
-    """True when the last two dims form a BLAS operand: row-major or transposed, with a valid ld."""
-    isz = a.itemsize
-    rs, cs = a.strides[-2], a.strides[-1]
-    if rs % isz or cs % isz:
-        return False
-    rs, cs = rs // isz, cs // isz
-    rows, cols = a.shape[-2], a.shape[-1]
-    if (cols == 1 or cs == 1) and (rows == 1 or rs >= max(cols, 1)):
-        return True
-    return (rows == 1 or rs == 1) and (cols == 1 or cs >= max(rows, 1))
-
-
-def _operand(a):
-    return a if _blas_ready(a) else np.ascontiguousarray(a)
-
-
 def _gemm_2d(a, b):
     m, n = a.shape[0], b.shape[1]
-    out = np.empty((m, n), a.dtype)
+    out = xp(a).empty((m, n), a.dtype)
     if m and n:
         if a.shape[1] == 0:
             out.fill(0)
         else:
-            _C.gemm(_operand(a), _operand(b), out)
+            kernels.gemm(a, b, out)
     return out
 
 
@@ -47,7 +32,7 @@ def _matmul_arrays(a, b):
     if k != k2:
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({m}x{k} and {k2}x{n}) "
                            f"(matmul of shapes {tuple(a.shape)} and {tuple(b.shape)})")
-    if a.dtype not in _GEMM_DTYPES or xp(a) is not np:
+    if a.dtype not in _GEMM_DTYPES:
         return xp(a).matmul(a, b)
     if b.ndim == 2:
         if a.ndim == 2:
@@ -58,15 +43,16 @@ def _matmul_arrays(a, b):
     except ValueError:
         raise RuntimeError(f"matmul: batch dimensions of shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
                            f"broadcast together") from None
-    out = np.empty(batch + (m, n), a.dtype)
+    m_ = xp(a)
+    out = m_.empty(batch + (m, n), a.dtype)
     if out.size == 0:
         return out
     if k == 0:
         out.fill(0)
         return out
-    a3 = np.broadcast_to(a, batch + (m, k)).reshape(-1, m, k)
-    b3 = np.broadcast_to(b, batch + (k, n)).reshape(-1, k, n)
-    _C.gemm(_operand(a3), _operand(b3), out.reshape(-1, m, n))
+    a3 = m_.broadcast_to(a, batch + (m, k)).reshape(-1, m, k)
+    b3 = m_.broadcast_to(b, batch + (k, n)).reshape(-1, k, n)
+    kernels.gemm(a3, b3, out.reshape(-1, m, n))
     return out
 
 
@@ -96,6 +82,8 @@ class MmBackward0(Node):
 
 def _matmul_nd(a, b):
     ad, bd = a._data, b._data
+    if ad.__class__ is not bd.__class__:
+        check_same_device(ad, bd)
     if ad.dtype != bd.dtype:
         dt = _dtype.result_type(ad, bd)
         ad, bd = ad.astype(dt, copy=False), bd.astype(dt, copy=False)

@@ -86,7 +86,7 @@ class _LayerNorm(Function):
         mu = d.mean(axis=axes, keepdims=True)
         centered = d - mu
         var = (centered * centered).mean(axis=axes, keepdims=True)
-        rstd = (1.0 / np.sqrt(var + eps)).astype(d.dtype)
+        rstd = (1.0 / xp(d).sqrt(var + eps)).astype(d.dtype)
         xhat = centered * rstd
         out = xhat
         if weight is not None:
@@ -95,7 +95,7 @@ class _LayerNorm(Function):
             out = out + bias._data
         ctx.axes, ctx.xhat, ctx.rstd, ctx.weight_arg = axes, xhat, rstd, 2
         ctx.weight_data = None if weight is None else weight._data
-        return make(np.ascontiguousarray(out, dtype=d.dtype))
+        return make(xp(d).ascontiguousarray(out, dtype=d.dtype))
 
     @staticmethod
     def backward(ctx, grad):
@@ -139,7 +139,7 @@ class _BatchNormTrain(Function):
         mu = d.mean(axis=axes, keepdims=True)
         centered = d - mu
         var = (centered * centered).mean(axis=axes, keepdims=True)
-        rstd = (1.0 / np.sqrt(var + eps)).astype(d.dtype)
+        rstd = (1.0 / xp(d).sqrt(var + eps)).astype(d.dtype)
         xhat = centered * rstd
         out = xhat
         if weight is not None:
@@ -148,7 +148,7 @@ class _BatchNormTrain(Function):
         ctx.axes, ctx.xhat, ctx.rstd, ctx.weight_arg = axes, xhat, rstd, 1
         ctx.weight_data = None if weight is None else weight._data.reshape(shape)
         stats_out.extend((mu.reshape(-1), var.reshape(-1)))
-        return make(np.ascontiguousarray(out, dtype=d.dtype))
+        return make(xp(d).ascontiguousarray(out, dtype=d.dtype))
 
     @staticmethod
     def backward(ctx, grad):
@@ -195,7 +195,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm in eval mode needs running_mean and running_var")
     shape = (1, c) + (1,) * (input.ndim - 2)
-    scale = make((1.0 / np.sqrt(running_var._data + eps)).astype(input._data.dtype).reshape(shape))
+    scale = make((1.0 / xp(running_var._data).sqrt(running_var._data + eps)).astype(input._data.dtype).reshape(shape))
     out = (input - make(running_mean._data.reshape(shape))) * scale
     if weight is not None:
         out = out * weight.reshape(shape) + bias.reshape(shape)

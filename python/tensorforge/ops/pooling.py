@@ -2,7 +2,8 @@
 adaptive average, each with a backward node that calls the matching backward kernel."""
 import numpy as np
 
-from .. import _C
+from .._backend import xp
+from . import _kernels as kernels
 from ..autograd.function import Node
 from ..tensor import make
 from ._common import record_unary
@@ -41,13 +42,11 @@ def _finish(out, unbatched):
 
 
 class MaxPool2DWithIndicesBackward0(Node):
-    __slots__ = ("indices", "in_shape")
+    __slots__ = ("indices", "in_shape", "args")
 
     def backward(self, grad):
-        g = np.ascontiguousarray(grad._data)
-        dx = np.empty(self.in_shape, g.dtype)
-        _C.max_pool2d_backward(g, self.indices, dx)
-        return (make(dx),)
+        g = xp(grad._data).ascontiguousarray(grad._data)
+        return (make(kernels.max_pool2d_backward(g, self.indices, self.in_shape, *self.args)),)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,  # noqa: A002
@@ -56,10 +55,9 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     x, unbatched = image_batch(input, op)
     kernel, stride, padding, dilation, out_hw = _window_args(op, x, kernel_size, stride, padding, dilation, ceil_mode)
     xd = kernel_array(x, op, "input")
-    y = np.empty(xd.shape[:2] + out_hw, xd.dtype)
-    idx = np.empty(y.shape, np.int64)
-    _C.max_pool2d_forward(xd, y, idx, kernel, stride, padding, dilation)
-    out = _finish(record_unary(x, y, MaxPool2DWithIndicesBackward0, indices=idx, in_shape=xd.shape), unbatched)
+    y, idx = kernels.max_pool2d_forward(xd, out_hw, kernel, stride, padding, dilation, ceil_mode)
+    out = _finish(record_unary(x, y, MaxPool2DWithIndicesBackward0, indices=idx, in_shape=xd.shape,
+                               args=(kernel, stride, padding, dilation)), unbatched)
     if return_indices:
         return out, _finish(make(idx), unbatched)
     return out
@@ -69,10 +67,8 @@ class AvgPool2DBackward0(Node):
     __slots__ = ("in_shape", "args")
 
     def backward(self, grad):
-        g = np.ascontiguousarray(grad._data)
-        dx = np.empty(self.in_shape, g.dtype)
-        _C.avg_pool2d_backward(g, dx, *self.args)
-        return (make(dx),)
+        g = xp(grad._data).ascontiguousarray(grad._data)
+        return (make(kernels.avg_pool2d_backward(g, self.in_shape, *self.args)),)
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,  # noqa: A002
@@ -84,9 +80,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
         raise RuntimeError("avg_pool2d: divisor_override must be non-zero")
     divisor = 0 if divisor_override is None else int(divisor_override)
     xd = kernel_array(x, op, "input")
-    y = np.empty(xd.shape[:2] + out_hw, xd.dtype)
     args = (kernel, stride, padding, bool(count_include_pad), divisor)
-    _C.avg_pool2d_forward(xd, y, *args)
+    y = kernels.avg_pool2d_forward(xd, out_hw, kernel, stride, padding, ceil_mode, *args[3:])
     return _finish(record_unary(x, y, AvgPool2DBackward0, in_shape=xd.shape, args=args), unbatched)
 
 
@@ -94,10 +89,8 @@ class AdaptiveAvgPool2DBackward0(Node):
     __slots__ = ("in_shape",)
 
     def backward(self, grad):
-        g = np.ascontiguousarray(grad._data)
-        dx = np.empty(self.in_shape, g.dtype)
-        _C.adaptive_avg_pool2d_backward(g, dx)
-        return (make(dx),)
+        g = xp(grad._data).ascontiguousarray(grad._data)
+        return (make(kernels.adaptive_avg_pool2d_backward(g, self.in_shape)),)
 
 
 def adaptive_avg_pool2d(input, output_size):  # noqa: A002
@@ -114,6 +107,5 @@ def adaptive_avg_pool2d(input, output_size):  # noqa: A002
     if (x.shape[2] == 0 or x.shape[3] == 0) and x.shape[0] * x.shape[1] > 0:
         raise RuntimeError(f"{op}: input of shape {tuple(input.shape)} has an empty spatial dimension")
     xd = kernel_array(x, op, "input")
-    y = np.empty(xd.shape[:2] + out_hw, xd.dtype)
-    _C.adaptive_avg_pool2d_forward(xd, y)
+    y = kernels.adaptive_avg_pool2d_forward(xd, out_hw)
     return _finish(record_unary(x, y, AdaptiveAvgPool2DBackward0, in_shape=xd.shape), unbatched)

@@ -4,6 +4,7 @@ from collections import namedtuple
 import numpy as np
 
 from .._backend import xp
+from ._kernels import index_add
 from ..autograd.function import Node
 from ..tensor import make
 from ._common import norm_dim, norm_dims, record_unary
@@ -234,5 +235,5 @@ def scatter_add_zeros(src, dim, index, shape):
     s = src._data
     m = xp(s)
     out = m.zeros(shape, s.dtype)
-    m.add.at(out, _full_index(m, index._data, dim), s)
+    index_add(out, _full_index(m, index._data, dim), s)
     return record_unary(src, out, ScatterAddBackward0, axis=dim, index=index)

@@ -14,9 +14,9 @@ reverse direction). LSTM projections (proj_size) add h_t = W_hr (o * tanh(c_t)) 
 The forward steps multiply by W_hh^T copied once per call into a row-major array (the layout our
 GEMM packs fastest); the backward steps use W_hh as stored.
 """
-import numpy as np
 
-from .. import _C
+from .._backend import xp
+from . import _kernels as kernels
 from ..autograd import grad_mode
 from ..autograd.function import Function
 from ..tensor import make
@@ -24,14 +24,15 @@ from ..tensor import make
 
 def _sigmoid_(a):
     """In-place logistic function via 0.5 * tanh(a / 2) + 0.5 (no overflow for large |a|)."""
+    m = xp(a)
     a *= 0.5
-    np.tanh(a, out=a)
+    m.tanh(a, out=a)
     a *= 0.5
     a += 0.5
 
 
 def _arr(t):
-    return None if t is None else np.ascontiguousarray(t._data)
+    return None if t is None else xp(t._data).ascontiguousarray(t._data)
 
 
 def _steps(length, reverse):
@@ -48,48 +49,52 @@ def _prev_states(seq, reverse):
 def _grad_w_hh(dpre, seq, h0, reverse, gate_size):
     """sum_t dpre_t^T @ h_{t-1}: one GEMM over the steps with a stored previous state, plus the
     first step's h0 term when an initial state was given."""
+    m = xp(seq)
     length, _, hidden = seq.shape
-    out = np.zeros((gate_size, hidden), seq.dtype)
+    out = m.zeros((gate_size, hidden), seq.dtype)
     if length > 1:
         sel, prev = _prev_states(seq, reverse)
-        _C.gemm(dpre[sel].reshape(-1, gate_size).T, prev.reshape(-1, hidden), out)
+        kernels.gemm(dpre[sel].reshape(-1, gate_size).T, prev.reshape(-1, hidden), out)
     if h0 is not None:
         first = length - 1 if reverse else 0
-        _C.gemm(dpre[first].T, h0, out, beta=1.0)
+        kernels.gemm(dpre[first].T, h0, out, beta=1.0)
     return out
 
 
 def _input_grads(ctx, dpre, x, w_ih):
     """dX = dpre @ W_ih and dW_ih = dpre^T @ X over the whole sequence (each one GEMM)."""
+    m = xp(x)
     length, batch, in_size = x.shape
     d2 = dpre.reshape(length * batch, -1)
     gx = gw = None
     if ctx.needs_input_grad[0]:
-        gx = np.empty((length * batch, in_size), x.dtype)
-        _C.gemm(d2, w_ih, gx)
+        gx = m.empty((length * batch, in_size), x.dtype)
+        kernels.gemm(d2, w_ih, gx)
         gx = gx.reshape(length, batch, in_size)
     if ctx.needs_input_grad[3]:
-        gw = np.empty(w_ih.shape, x.dtype)
-        _C.gemm(d2.T, x.reshape(length * batch, in_size), gw)
+        gw = m.empty(w_ih.shape, x.dtype)
+        kernels.gemm(d2.T, x.reshape(length * batch, in_size), gw)
     return gx, gw
 
 
 def _transposed(w, scale=None):
     """W^T as a C-contiguous array (our GEMM runs fastest on a row-major B), columns optionally
     scaled."""
-    out = np.empty((w.shape[1], w.shape[0]), w.dtype)
+    m = xp(w)
+    out = m.empty((w.shape[1], w.shape[0]), w.dtype)
     if scale is None:
         out[...] = w.T
     else:
-        np.multiply(w.T, scale, out=out)
+        m.multiply(w.T, scale, out=out)
     return out
 
 
 def _input_projection(x, w_ih_t, bias):
     """x (L, N, in) @ W_ih^T (+ bias) for every step at once: (L, N, gates)."""
+    m = xp(x)
     length, batch, in_size = x.shape
-    gates = np.empty((length, batch, w_ih_t.shape[1]), x.dtype)
-    _C.gemm(x.reshape(length * batch, in_size), w_ih_t, gates.reshape(length * batch, -1))
+    gates = m.empty((length, batch, w_ih_t.shape[1]), x.dtype)
+    kernels.gemm(x.reshape(length * batch, in_size), w_ih_t, gates.reshape(length * batch, -1))
     if bias is not None:
         gates += bias
     return gates
@@ -99,11 +104,11 @@ def _wrap(*arrays):
     return tuple(None if a is None else make(a) for a in arrays)
 
 
-def _lstm_affine(hidden, dt):
+def _lstm_affine(hidden, dt, m):
     """sigmoid(z) = 0.5 * tanh(z / 2) + 0.5: the i, f, o rows of the weights and bias are halved
     (exact: a power of two), so one tanh over all four gates, one multiply and one add give the
     activations; the candidate g keeps tanh(z) (scale 1, shift 0)."""
-    scale = np.full(4 * hidden, 0.5, dt)
+    scale = m.full(4 * hidden, 0.5, dt)
     scale[2 * hidden:3 * hidden] = 1
     shift = scale.copy()
     shift[2 * hidden:3 * hidden] = 0
@@ -115,9 +120,10 @@ def _backward_factors_(p, a, act, c_prev, tanh_c, hidden):
     dgates = [dc * P_i, dc * P_f, dc * P_g, dh * P_o] and dc += dh * A, with
     P_i = g i (1 - i), P_f = c_prev f (1 - f), P_g = i (1 - g^2), P_o = tanh(c) o (1 - o),
     A = o (1 - tanh(c)^2); act holds the activations i, f, g, o."""
+    m = xp(p)
     h2, h3 = 2 * hidden, 3 * hidden
-    np.multiply(act, act, out=p)
-    np.subtract(act, p, out=p)  # s (1 - s) for every gate; the g block is overwritten below
+    m.multiply(act, act, out=p)
+    m.subtract(act, p, out=p)  # s (1 - s) for every gate; the g block is overwritten below
     p[:, :hidden] *= act[:, h2:h3]
     if c_prev is None:
         p[:, hidden:h2] = 0
@@ -125,11 +131,11 @@ def _backward_factors_(p, a, act, c_prev, tanh_c, hidden):
         p[:, hidden:h2] *= c_prev
     p[:, h3:] *= tanh_c
     pg = p[:, h2:h3]
-    np.multiply(act[:, h2:h3], act[:, h2:h3], out=pg)
-    np.subtract(1, pg, out=pg)
+    m.multiply(act[:, h2:h3], act[:, h2:h3], out=pg)
+    m.subtract(1, pg, out=pg)
     pg *= act[:, :hidden]
-    np.multiply(tanh_c, tanh_c, out=a)
-    np.subtract(1, a, out=a)
+    m.multiply(tanh_c, tanh_c, out=a)
+    m.subtract(1, a, out=a)
     a *= act[:, h3:]
 
 
@@ -137,57 +143,58 @@ class _LSTMSequence(Function):
     @staticmethod
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, reverse, track):
         xd, h0d, c0d = _arr(x), _arr(h0), _arr(c0)
+        m = xp(xd)
         length, batch, _ = xd.shape
         hidden = w_ih.shape[0] // 4
         out_size = hidden if w_hr is None else w_hr.shape[0]
         dt = xd.dtype
-        scale, shift = _lstm_affine(hidden, dt)
+        scale, shift = _lstm_affine(hidden, dt, m)
         bias = None
         if b_ih is not None:
             bias = (b_ih._data + b_hh._data) * scale
         gates = _input_projection(xd, (w_ih._data * scale[:, None]).T, bias)  # i, f, g, o
         whh_t = _transposed(w_hh._data, scale)
         n_seq = length * batch * out_size
-        flat = np.empty(n_seq + batch * hidden, dt)  # hidden states (L, N, out_size), then c_n (N, H)
+        flat = m.empty(n_seq + batch * hidden, dt)  # hidden states (L, N, out_size), then c_n (N, H)
         seq = flat[:n_seq].reshape(length, batch, out_size)
-        cells = (np.empty((batch, hidden), dt), np.empty((batch, hidden), dt))  # c_t and c_{t-1}, alternating
-        tanh_c = np.empty((batch, hidden), dt)
+        cells = (m.empty((batch, hidden), dt), m.empty((batch, hidden), dt))  # c_t and c_{t-1}, alternating
+        tanh_c = m.empty((batch, hidden), dt)
         # with projections, o * tanh(c) before W_hr (the weight gradient of W_hr needs it)
-        raw = seq if w_hr is None else np.empty((length, batch, hidden), dt)
+        raw = seq if w_hr is None else m.empty((length, batch, hidden), dt)
         whr_t = None if w_hr is None else _transposed(w_hr._data)
-        tmp = np.empty((batch, hidden), dt)
+        tmp = m.empty((batch, hidden), dt)
         # backward factors, filled while each step's values are in cache (see _backward_factors_)
-        factors = np.empty_like(gates) if track else None
-        dc_factor = np.empty((length, batch, hidden), dt) if track else None
+        factors = m.empty_like(gates) if track else None
+        dc_factor = m.empty((length, batch, hidden), dt) if track else None
         h2, h3 = 2 * hidden, 3 * hidden
         h_prev, c_prev = h0d, c0d
         for k, t in enumerate(_steps(length, reverse)):
             g = gates[t]
             if h_prev is not None:
-                _C.gemm(h_prev, whh_t, g, beta=1.0)
-            np.tanh(g, out=g)
+                kernels.gemm(h_prev, whh_t, g, beta=1.0)
+            m.tanh(g, out=g)
             g *= scale
             g += shift
             c = cells[k % 2]
             if c_prev is None:
-                np.multiply(g[:, :hidden], g[:, h2:h3], out=c)
+                m.multiply(g[:, :hidden], g[:, h2:h3], out=c)
             else:
-                np.multiply(g[:, hidden:h2], c_prev, out=c)
-                np.multiply(g[:, :hidden], g[:, h2:h3], out=tmp)
+                m.multiply(g[:, hidden:h2], c_prev, out=c)
+                m.multiply(g[:, :hidden], g[:, h2:h3], out=tmp)
                 c += tmp
-            np.tanh(c, out=tanh_c)
-            np.multiply(g[:, h3:], tanh_c, out=raw[t])
+            m.tanh(c, out=tanh_c)
+            m.multiply(g[:, h3:], tanh_c, out=raw[t])
             if whr_t is not None:
-                _C.gemm(raw[t], whr_t, seq[t])
+                kernels.gemm(raw[t], whr_t, seq[t])
             if track:
                 _backward_factors_(factors[t], dc_factor[t], g, c_prev, tanh_c, hidden)
             h_prev, c_prev = seq[t], c
         flat[n_seq:] = c_prev.reshape(-1)
         out = make(flat)
         ctx.save_for_backward(x, w_ih, w_hh, out)
-        ctx.arrays = (xd, h0d, np.ascontiguousarray(w_ih._data), np.ascontiguousarray(w_hh._data),
+        ctx.arrays = (xd, h0d, m.ascontiguousarray(w_ih._data), m.ascontiguousarray(w_hh._data),
                       gates[..., hidden:h2], factors, dc_factor, raw,
-                      None if w_hr is None else np.ascontiguousarray(w_hr._data))
+                      None if w_hr is None else m.ascontiguousarray(w_hr._data))
         ctx.has_bias = b_ih is not None
         ctx.reverse = reverse
         ctx.out_size = out_size
@@ -196,6 +203,7 @@ class _LSTMSequence(Function):
     @staticmethod
     def backward(ctx, grad):
         xd, h0d, wih, whh, forget, p, a, raw, whr = ctx.arrays
+        m = xp(xd)
         flat = ctx.saved_tensors[3]._data
         reverse = ctx.reverse
         length, batch, hidden = forget.shape
@@ -204,35 +212,35 @@ class _LSTMSequence(Function):
         seq = flat[:n_seq].reshape(length, batch, out_size)
         dt = xd.dtype
         g = grad._data
-        dh_all = np.array(g[:n_seq].reshape(length, batch, out_size), dtype=dt, order="C", copy=True)
-        dc = np.array(g[n_seq:].reshape(batch, hidden), dtype=dt, order="C", copy=True)
+        dh_all = m.array(g[:n_seq].reshape(length, batch, out_size), dtype=dt, order="C", copy=True)
+        dc = m.array(g[n_seq:].reshape(batch, hidden), dtype=dt, order="C", copy=True)
         p4 = p.reshape(length, batch, 4, hidden)
-        dpre = np.empty_like(p)
+        dpre = m.empty_like(p)
         d4 = dpre.reshape(length, batch, 4, hidden)
-        tmp = np.empty((batch, hidden), dt)
-        draw = None if whr is None else np.empty((batch, hidden), dt)
+        tmp = m.empty((batch, hidden), dt)
+        draw = None if whr is None else m.empty((batch, hidden), dt)
         h3 = 3 * hidden
         dc3 = dc[:, None, :]
         later = None
         for t in _steps(length, not reverse):
             dh = dh_all[t]
             if later is not None:
-                _C.gemm(dpre[later], whh, dh, beta=1.0)
+                kernels.gemm(dpre[later], whh, dh, beta=1.0)
             if draw is not None:  # through the projection h = W_hr (o * tanh(c))
-                _C.gemm(dh, whr, draw)
+                kernels.gemm(dh, whr, draw)
                 dh = draw
-            np.multiply(dh, a[t], out=tmp)
+            m.multiply(dh, a[t], out=tmp)
             dc += tmp
-            np.multiply(dc3, p4[t, :, :3], out=d4[t, :, :3])
-            np.multiply(dh, p[t, :, h3:], out=dpre[t, :, h3:])
+            m.multiply(dc3, p4[t, :, :3], out=d4[t, :, :3])
+            m.multiply(dh, p[t, :, h3:], out=dpre[t, :, h3:])
             dc *= forget[t]
             later = t
         need = ctx.needs_input_grad
         gx, gwih = _input_grads(ctx, dpre, xd, wih)
         gh0 = gc0 = gwhh = gb = gb2 = gwhr = None
         if need[1]:
-            gh0 = np.empty((batch, out_size), dt)
-            _C.gemm(dpre[later], whh, gh0)
+            gh0 = m.empty((batch, out_size), dt)
+            kernels.gemm(dpre[later], whh, gh0)
         if need[2]:
             gc0 = dc
         if need[4]:
@@ -241,8 +249,8 @@ class _LSTMSequence(Function):
             gb = dpre.sum(axis=(0, 1))
             gb2 = gb.copy()
         if whr is not None and need[7]:
-            gwhr = np.empty(whr.shape, dt)
-            _C.gemm(dh_all.reshape(-1, out_size).T, raw.reshape(-1, hidden), gwhr)
+            gwhr = m.empty(whr.shape, dt)
+            kernels.gemm(dh_all.reshape(-1, out_size).T, raw.reshape(-1, hidden), gwhr)
         return _wrap(gx, gh0, gc0, gwih, gwhh, gb, gb2, gwhr) + (None, None)
 
 
@@ -250,9 +258,10 @@ class _GRUSequence(Function):
     @staticmethod
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, reverse):
         xd, h0d = _arr(x), _arr(h0)
+        m = xp(xd)
         length, batch, _ = xd.shape
         hidden = w_hh.shape[1]
-        wih, whh = np.ascontiguousarray(w_ih._data), np.ascontiguousarray(w_hh._data)
+        wih, whh = m.ascontiguousarray(w_ih._data), m.ascontiguousarray(w_hh._data)
         whh_t = _transposed(whh)
         dt = xd.dtype
         h2 = 2 * hidden
@@ -262,34 +271,34 @@ class _GRUSequence(Function):
             bias[:h2] += b_hh._data[:h2]
             b_hn = b_hh._data[h2:]
         gates = _input_projection(xd, wih.T, bias)  # r, z, n: input parts, then activations
-        hn = np.empty((length, batch, hidden), dt)  # W_hn h + b_hn per step
-        out_seq = np.empty((length, batch, hidden), dt)
-        hh = np.empty((batch, 3 * hidden), dt)
-        tmp = np.empty((batch, hidden), dt)
+        hn = m.empty((length, batch, hidden), dt)  # W_hn h + b_hn per step
+        out_seq = m.empty((length, batch, hidden), dt)
+        hh = m.empty((batch, 3 * hidden), dt)
+        tmp = m.empty((batch, hidden), dt)
         h_prev = h0d
         for t in _steps(length, reverse):
             g = gates[t]
             if h_prev is not None:
-                _C.gemm(h_prev, whh_t, hh)
+                kernels.gemm(h_prev, whh_t, hh)
                 g[:, :h2] += hh[:, :h2]
                 if b_hn is None:
                     hn[t] = hh[:, h2:]
                 else:
-                    np.add(hh[:, h2:], b_hn, out=hn[t])
+                    m.add(hh[:, h2:], b_hn, out=hn[t])
             else:
                 hn[t] = 0 if b_hn is None else b_hn
             _sigmoid_(g[:, :h2])
             n = g[:, h2:]
-            np.multiply(g[:, :hidden], hn[t], out=tmp)
+            m.multiply(g[:, :hidden], hn[t], out=tmp)
             n += tmp
-            np.tanh(n, out=n)
+            m.tanh(n, out=n)
             # h = n + z * (h_prev - n)
             if h_prev is None:
-                np.negative(n, out=tmp)
+                m.negative(n, out=tmp)
             else:
-                np.subtract(h_prev, n, out=tmp)
+                m.subtract(h_prev, n, out=tmp)
             tmp *= g[:, hidden:h2]
-            np.add(n, tmp, out=out_seq[t])
+            m.add(n, tmp, out=out_seq[t])
             h_prev = out_seq[t]
         out = make(out_seq)
         ctx.save_for_backward(x, w_ih, w_hh, out)
@@ -301,55 +310,56 @@ class _GRUSequence(Function):
     @staticmethod
     def backward(ctx, grad):
         xd, h0d, wih, whh, gates, hn = ctx.arrays
+        m = xp(xd)
         seq = ctx.saved_tensors[3]._data
         reverse = ctx.reverse
         length, batch, hidden = seq.shape
         dt = xd.dtype
         h2 = 2 * hidden
-        dh_all = np.array(grad._data, dtype=dt, order="C", copy=True)
-        d_in = np.empty_like(gates)  # gradient of the input-side pre-activations
-        d_hh = np.empty_like(gates)  # gradient of W_hh h + b_hh
-        carry = np.empty((batch, hidden), dt)  # dh_t * z_t: the direct path to h_{t-1}
-        tmp = np.empty((batch, hidden), dt)
-        tmp2 = np.empty((batch, h2), dt)
+        dh_all = m.array(grad._data, dtype=dt, order="C", copy=True)
+        d_in = m.empty_like(gates)  # gradient of the input-side pre-activations
+        d_hh = m.empty_like(gates)  # gradient of W_hh h + b_hh
+        carry = m.empty((batch, hidden), dt)  # dh_t * z_t: the direct path to h_{t-1}
+        tmp = m.empty((batch, hidden), dt)
+        tmp2 = m.empty((batch, h2), dt)
         later = None
         for t in _steps(length, not reverse):
             dh = dh_all[t]
             if later is not None:
                 dh += carry
-                _C.gemm(d_hh[later], whh, dh, beta=1.0)
+                kernels.gemm(d_hh[later], whh, dh, beta=1.0)
             act = gates[t]
             r, z, n = act[:, :hidden], act[:, hidden:h2], act[:, h2:]
             first = t == (length - 1 if reverse else 0)
             h_prev = h0d if first else seq[t + 1 if reverse else t - 1]
             di, dhh = d_in[t], d_hh[t]
             dn = di[:, h2:]
-            np.subtract(1, z, out=dn)
+            m.subtract(1, z, out=dn)
             dn *= dh
-            np.multiply(n, n, out=tmp)
-            np.subtract(1, tmp, out=tmp)
+            m.multiply(n, n, out=tmp)
+            m.subtract(1, tmp, out=tmp)
             dn *= tmp
-            np.multiply(dn, r, out=dhh[:, h2:])
-            np.multiply(dn, hn[t], out=dhh[:, :hidden])
+            m.multiply(dn, r, out=dhh[:, h2:])
+            m.multiply(dn, hn[t], out=dhh[:, :hidden])
             dz = dhh[:, hidden:h2]
             if h_prev is None:
-                np.negative(n, out=dz)
+                m.negative(n, out=dz)
             else:
-                np.subtract(h_prev, n, out=dz)
+                m.subtract(h_prev, n, out=dz)
             dz *= dh
             rz = act[:, :h2]
-            np.subtract(1, rz, out=tmp2)
+            m.subtract(1, rz, out=tmp2)
             tmp2 *= rz
             dhh[:, :h2] *= tmp2
             di[:, :h2] = dhh[:, :h2]
-            np.multiply(dh, z, out=carry)
+            m.multiply(dh, z, out=carry)
             later = t
         need = ctx.needs_input_grad
         gx, gwih = _input_grads(ctx, d_in, xd, wih)
         gh0 = gwhh = gb_ih = gb_hh = None
         if need[1]:
             gh0 = carry.copy()
-            _C.gemm(d_hh[later], whh, gh0, beta=1.0)
+            kernels.gemm(d_hh[later], whh, gh0, beta=1.0)
         if need[3]:
             gwhh = _grad_w_hh(d_hh, seq, h0d, reverse, 3 * hidden)
         if ctx.has_bias:
@@ -364,22 +374,23 @@ class _RNNSequence(Function):
     @staticmethod
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, reverse, relu):
         xd, h0d = _arr(x), _arr(h0)
+        m = xp(xd)
         length, batch, _ = xd.shape
         hidden = w_hh.shape[1]
-        wih, whh = np.ascontiguousarray(w_ih._data), np.ascontiguousarray(w_hh._data)
+        wih, whh = m.ascontiguousarray(w_ih._data), m.ascontiguousarray(w_hh._data)
         whh_t = _transposed(whh)
         bias = None if b_ih is None else b_ih._data + b_hh._data
         pre = _input_projection(xd, wih.T, bias)
-        out_seq = np.empty((length, batch, hidden), xd.dtype)
+        out_seq = m.empty((length, batch, hidden), xd.dtype)
         h_prev = h0d
         for t in _steps(length, reverse):
             g = pre[t]
             if h_prev is not None:
-                _C.gemm(h_prev, whh_t, g, beta=1.0)
+                kernels.gemm(h_prev, whh_t, g, beta=1.0)
             if relu:
-                np.maximum(g, 0, out=out_seq[t])
+                m.maximum(g, 0, out=out_seq[t])
             else:
-                np.tanh(g, out=out_seq[t])
+                m.tanh(g, out=out_seq[t])
             h_prev = out_seq[t]
         out = make(out_seq)
         ctx.save_for_backward(x, w_ih, w_hh, out)
@@ -391,15 +402,16 @@ class _RNNSequence(Function):
     @staticmethod
     def backward(ctx, grad):
         xd, h0d, wih, whh = ctx.arrays
+        m = xp(xd)
         seq = ctx.saved_tensors[3]._data
         reverse = ctx.reverse
         length, batch, hidden = seq.shape
-        dpre = np.array(grad._data, dtype=xd.dtype, order="C", copy=True)
+        dpre = m.array(grad._data, dtype=xd.dtype, order="C", copy=True)
         later = None
         for t in _steps(length, not reverse):
             d = dpre[t]
             if later is not None:
-                _C.gemm(dpre[later], whh, d, beta=1.0)
+                kernels.gemm(dpre[later], whh, d, beta=1.0)
             h = seq[t]
             if ctx.relu:
                 d *= h > 0
@@ -410,8 +422,8 @@ class _RNNSequence(Function):
         gx, gwih = _input_grads(ctx, dpre, xd, wih)
         gh0 = gwhh = gb = gb2 = None
         if need[1]:
-            gh0 = np.empty((batch, hidden), xd.dtype)
-            _C.gemm(dpre[later], whh, gh0)
+            gh0 = m.empty((batch, hidden), xd.dtype)
+            kernels.gemm(dpre[later], whh, gh0)
         if need[3]:
             gwhh = _grad_w_hh(dpre, seq, h0d, reverse, hidden)
         if ctx.has_bias and (need[4] or need[5]):

@@ -3,7 +3,7 @@ contiguous/clone, and cat/stack/split/chunk."""
 import numpy as np
 
 from .. import _dtype
-from .._backend import xp
+from .._backend import check_same_device, xp
 from ..autograd.function import Node
 from ..autograd.grad_mode import state
 from ..tensor import Tensor, edge, make
@@ -219,6 +219,7 @@ def cat(tensors, dim=0):
         raise RuntimeError("zero-dimensional tensor cannot be concatenated")
     axis = norm_dim(dim, ndim)
     arrays = [t._data for t in kept]
+    check_same_device(*arrays)
     dt = _common_dtype(arrays)
     ref = kept[0]._data.shape
     for i, a in enumerate(arrays):

@@ -2,8 +2,10 @@
 
 By default (fused=None) every contiguous float32/float64 CPU parameter is updated by one call of
 the fused multi-tensor kernel (tensorforge._C.adam_step: one pass over all parameters of all
-groups); fused=False selects the plain array path below (the reference the tests compare with),
-which also serves any parameter the kernel cannot take (a CUDA or non-contiguous one).
+groups); contiguous float32 CUDA parameters go to our fused CUDA kernel (tensorforge.cuda.adamw_step /
+adam_step: one launch per group and step count). fused=False selects the plain array path below (the
+reference the tests compare with, numpy or cupy), which also serves any parameter neither kernel takes
+(float64 or non-contiguous on CUDA, amsgrad or maximize on CUDA).
 """
 import numpy as np
 
@@ -45,6 +47,27 @@ def _fusable(p, g):
             and d.flags.writeable and type(g) is np.ndarray)
 
 
+def _cuda_fusable(p, g, group):
+    """Our fused CUDA Adam/AdamW kernel takes contiguous float32 CUDA params (no amsgrad, no maximize)."""
+    d = p._data
+    return (xp(d) is not np and d.dtype == np.float32 and d.flags.c_contiguous and not group["amsgrad"]
+            and not group["maximize"])
+
+
+def _cuda_steps(groups, batches):
+    """One launch of tensorforge.cuda.adamw_step / adam_step per (group, step) batch of CUDA params."""
+    from .. import cuda
+
+    for (gi, step), (tensors, ps, gs, ms, vs) in batches.items():
+        group = groups[gi]
+        beta1, beta2 = group["betas"]
+        kernel = cuda.adamw_step if group["decoupled_weight_decay"] else cuda.adam_step
+        kernel(ps, gs, ms, vs, lr=group["lr"], step=step, beta1=beta1, beta2=beta2, eps=group["eps"],
+               weight_decay=group["weight_decay"])
+        for p in tensors:
+            p._bump_version()
+
+
 class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
                  foreach=None, maximize=False, fused=None, decoupled_weight_decay=False):
@@ -79,6 +102,7 @@ class Adam(Optimizer):
 
     def _step(self):
         batches = {}  # dtype -> lists for one fused call
+        cuda_batches = {}  # (group, step) -> lists for one fused CUDA launch
         hypers, hyper_of = [], {}
         for gi, group in enumerate(self.param_groups):
             beta1, beta2 = group["betas"]
@@ -89,9 +113,18 @@ class Adam(Optimizer):
                 state = self._state(p, group["amsgrad"])
                 step = int(increment_step(state))
                 vmax = state["max_exp_avg_sq"]._data if group["amsgrad"] else None
+                if group["fused"] is not False and _cuda_fusable(p, g, group):
+                    tensors, ps, gs, ms, vs = cuda_batches.setdefault((gi, step), ([], [], [], [], []))
+                    tensors.append(p)
+                    ps.append(p._data)
+                    gs.append(g if g.flags.c_contiguous else xp(g).ascontiguousarray(g))
+                    ms.append(state["exp_avg"]._data)
+                    vs.append(state["exp_avg_sq"]._data)
+                    continue
                 if group["fused"] is False or not _fusable(p, g):
                     if group["fused"]:
-                        raise RuntimeError("Adam(fused=True) needs contiguous float32/float64 CPU parameters; "
+                        raise RuntimeError("Adam(fused=True) needs contiguous float32/float64 CPU parameters or "
+                                           "contiguous float32 CUDA parameters without amsgrad/maximize; "
                                            f"got a {type(p._data).__name__} of dtype {p._data.dtype}")
                     adam_reference_step(p._data, g, state["exp_avg"]._data, state["exp_avg_sq"]._data, vmax,
                                         step=step, **args)
@@ -109,6 +142,7 @@ class Adam(Optimizer):
                 vs.append(state["exp_avg_sq"]._data)
                 vmaxs.append(vmax)
                 index.append(hyper_of[key])
+        _cuda_steps(self.param_groups, cuda_batches)
         for tensors, ps, gs, ms, vs, vmaxs, index in batches.values():
             any_ams = any(x is not None for x in vmaxs)
             _C.adam_step(ps, gs, ms, vs, vmaxs if any_ams else None, hypers, index)

@@ -13,6 +13,7 @@ from collections import defaultdict
 import numpy as np
 
 from ..autograd.grad_mode import enable_grad
+from .._backend import check_same_device, device_of, to_device
 from ..tensor import Tensor, make
 
 
@@ -23,6 +24,14 @@ def increment_step(state):
     step = counter.item() + 1
     counter.fill(step)
     return step
+
+
+def _follow_param(state, param_array):
+    """Moves a parameter's per-element state to the parameter's device (after model.to(device), the
+    optimizer's state follows on its next step); the step counter stays on the CPU, like PyTorch's."""
+    for key, value in state.items():
+        if key != "step" and isinstance(value, Tensor) and value._data.__class__ is not param_array.__class__:
+            value._data = to_device(value._data, device_of(param_array))
 
 
 _SET_ERROR = ("optimizer parameters need to be organized in ordered collections, but the ordering of tensors in "
@@ -113,6 +122,11 @@ class Optimizer:
             if g.dtype != p._data.dtype:
                 raise RuntimeError(f"param_groups[{group_index}]['params'][{i}]: gradient has dtype {g.dtype} "
                                    f"but the parameter has dtype {p._data.dtype}")
+            if g.__class__ is not p._data.__class__:
+                check_same_device(p._data, g)
+            state = self.state.get(p)
+            if state:
+                _follow_param(state, p._data)
             out.append((p, g))
         return out
 
@@ -177,5 +191,5 @@ class Optimizer:
             if arr.shape != param._data.shape:
                 raise ValueError(f"loaded state '{key}' has shape {tuple(arr.shape)} but its parameter has shape "
                                  f"{tuple(param._data.shape)}")
-            arr = arr.astype(param._data.dtype, copy=False)
+            arr = to_device(arr.astype(param._data.dtype, copy=False), device_of(param._data))
         return make(arr.copy())

@@ -157,8 +157,8 @@ def _monitored(logs, monitor, who):
 
 
 def _snapshot(model):
-    """A private copy of the model's weights (numpy arrays keyed like state_dict)."""
-    return {k: np.array(v._data if isinstance(v, Tensor) else v, copy=True) for k, v in model.state_dict().items()}
+    """A private copy of the model's weights (arrays on the model's device, keyed like state_dict)."""
+    return {k: (v._data if isinstance(v, Tensor) else v).copy() for k, v in model.state_dict().items()}
 
 
 def _set_lr(optimizer, values):

@@ -8,11 +8,18 @@ loss) is averaged over batches weighted by their sizes.
 """
 import numpy as np
 
+from .._backend import xp
 from ..tensor import Tensor
 
 
+def _host(a):
+    """A numpy copy of a small array of either device (explicit .get() for cupy)."""
+    return a if xp(a) is np else a.get()
+
+
 class Metric:
-    """Base class: reset(), update(outputs, targets) with numpy arrays, result() -> float."""
+    """Base class: reset(), update(outputs, targets) with arrays of the model's device (numpy or cupy),
+    result() -> float."""
 
     name = "metric"
 
@@ -103,7 +110,7 @@ class Accuracy(Metric):
             else:
                 t = self.threshold if self.threshold is not None else (0.0 if self._from_logits else 0.5)
                 hit = (outputs > t) == (targets > 0.5)
-        self.correct += int(np.count_nonzero(hit))
+        self.correct += int(xp(hit).count_nonzero(hit))
         self.count += hit.size
 
     def result(self):
@@ -136,7 +143,7 @@ class MeanAbsoluteError(_ErrorMetric):
 
     @staticmethod
     def _reduce(d):
-        return np.abs(d).sum(dtype=np.float64)
+        return xp(d).abs(d).sum(dtype=np.float64)
 
 
 class MeanSquaredError(_ErrorMetric):
@@ -145,7 +152,7 @@ class MeanSquaredError(_ErrorMetric):
     @staticmethod
     def _reduce(d):
         d = d.astype(np.float64, copy=False)
-        return np.dot(d.ravel(), d.ravel())
+        return xp(d).dot(d.ravel(), d.ravel())
 
 
 class RootMeanSquaredError(MeanSquaredError):
@@ -174,9 +181,9 @@ class R2Score(Metric):
         p = outputs.reshape(outputs.shape[0], -1).astype(np.float64, copy=False)
         d = y - p
         self.n += y.shape[0]
-        self.sum_y = self.sum_y + y.sum(0)
-        self.sum_y2 = self.sum_y2 + np.einsum("ij,ij->j", y, y)
-        self.sum_res = self.sum_res + np.einsum("ij,ij->j", d, d)
+        self.sum_y = self.sum_y + _host(y.sum(0))  # per-column sums: tiny, kept on the host
+        self.sum_y2 = self.sum_y2 + _host((y * y).sum(0))
+        self.sum_res = self.sum_res + _host((d * d).sum(0))
 
     def result(self):
         if self.n == 0:

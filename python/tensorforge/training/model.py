@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from .. import _creation
+from .._backend import CPU, to_device, xp
 from ..autograd import no_grad
 from ..nn import functional as F
 from ..nn.modules import loss as nn_loss
@@ -139,7 +140,7 @@ def _input_array(arr, fdtype):
 def _target_array(arr, kind, fdtype):
     k = arr.dtype.kind
     if kind == "categorical":
-        if k in "iub" or (k == "f" and arr.ndim == 1 and np.array_equal(arr, np.round(arr))):
+        if k in "iub" or (k == "f" and arr.ndim == 1 and bool((arr == arr.round()).all())):
             return arr.astype(np.int64, copy=False)  # class indices (1-d float labels too, like Keras)
         return arr.astype(fdtype, copy=False)
     if kind in ("regression", "binary_probs", "binary_logits"):
@@ -167,6 +168,8 @@ class _ArrayData:
         x, y, bs, n = self.x, self.y, self.batch_size, self.n
         if self.shuffle:
             perm = self.rng.permutation(n)
+            if xp(x) is not np:
+                perm = xp(x).asarray(perm)  # data already on a GPU: index it there
             for i in range(0, n, bs):
                 idx = perm[i:i + bs]
                 yield x[idx], (None if y is None else y[idx])
@@ -325,6 +328,21 @@ class Model(Module):
         if self.loss is None or (what == "fit" and self.optimizer is None):
             raise RuntimeError(f"{what}: the model is not compiled; call model.compile(optimizer, loss, metrics) first")
 
+    def _device(self):
+        """Where the model's parameters live (the CPU for a model without any)."""
+        for p in self.parameters():
+            return p.device
+        return CPU
+
+    def _on_device(self, batch):
+        """A batch (an array, or a tuple of arrays) moved to the model's device; None stays None."""
+        if batch is None:
+            return None
+        dev = self._device()
+        if isinstance(batch, tuple):
+            return tuple(to_device(b, dev) for b in batch)
+        return to_device(batch, dev)
+
     def _float_dtype(self):
         for p in self.parameters():
             if p._data.dtype.kind == "f":
@@ -419,6 +437,7 @@ class Model(Module):
             for step, (xb, yb) in enumerate(train):
                 if batch_begin:
                     cbs.on_train_batch_begin(step)
+                xb, yb = self._on_device(xb), self._on_device(yb)
                 out = self(*map(make, xb)) if isinstance(xb, tuple) else self(make(xb))
                 loss = loss_fn(out, make(yb))
                 value = loss.item()
@@ -513,6 +532,7 @@ class Model(Module):
         try:
             with no_grad():
                 for xb, yb in data:
+                    xb, yb = self._on_device(xb), self._on_device(yb)
                     out = self(*map(make, xb)) if isinstance(xb, tuple) else self(make(xb))
                     nb = yb.shape[0] if yb.ndim else 1
                     loss_sum += loss_fn(out, make(yb)).item() * nb
@@ -565,6 +585,7 @@ class Model(Module):
         try:
             with no_grad():
                 for xb, _ in data:
+                    xb = self._on_device(xb)
                     out = self(*map(make, xb)) if isinstance(xb, tuple) else self(make(xb))
                     outs.append(tuple(o._data for o in out) if isinstance(out, (tuple, list)) else out._data)
         finally:
@@ -572,8 +593,8 @@ class Model(Module):
         if not outs:
             raise ValueError("predict: x holds no samples")
         if isinstance(outs[0], tuple):
-            return tuple(make(np.concatenate(parts, axis=0)) for parts in zip(*outs))
-        return make(np.concatenate(outs, axis=0))
+            return tuple(make(xp(parts[0]).concatenate(parts, axis=0)) for parts in zip(*outs))
+        return make(xp(outs[0]).concatenate(outs, axis=0))
 
     # ---- summary ------------------------------------------------------------------------------
     def summary(self, input_shape=None, dtype=None, print_fn=print):
@@ -623,7 +644,7 @@ class Model(Module):
         self.eval()
         try:
             with no_grad():
-                self(make(np.zeros((1,) + tuple(spec[0]), dtype=spec[1])))
+                self(make(self._on_device(np.zeros((1,) + tuple(spec[0]), dtype=spec[1]))))
         except Exception:  # noqa: BLE001 - shapes are a courtesy; the table still prints
             return {}
         finally:

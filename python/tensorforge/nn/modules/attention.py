@@ -16,7 +16,8 @@ import math
 import numpy as np
 
 from ... import _creation
-from ...tensor import Tensor
+from ..._backend import xp
+from ...tensor import Tensor, make
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
@@ -24,27 +25,33 @@ from .linear import Linear
 from .module import Module
 
 
-def _array(mask):
-    return mask._data if isinstance(mask, Tensor) else np.asarray(mask)
+def _tensor(mask, device):
+    """A mask as a Tensor: Tensors as they are, arrays and lists made on `device`."""
+    return mask if isinstance(mask, Tensor) else _creation.tensor(np.asarray(mask), device=device)
 
 
 def _as_additive(mask, dtype):
-    """A float (additive) form of a mask: bools become 0 / -inf, floats pass through as Tensors."""
-    if _array(mask).dtype == np.bool_:
-        return _creation.tensor(np.where(_array(mask), -np.inf, 0.0).astype(dtype))
-    return mask if isinstance(mask, Tensor) else _creation.tensor(_array(mask).astype(dtype))
+    """A float (additive) form of a mask Tensor: bools become 0 / -inf (True = blocked), floats pass through."""
+    a = mask._data
+    if a.dtype == np.bool_:
+        return make(xp(a).where(a, -np.inf, 0.0).astype(dtype))
+    return mask if a.dtype == dtype else make(a.astype(dtype))
 
 
 def _attend_bias(mask, dtype):
-    """The additive form of a scaled_dot_product_attention mask (bool True = attend)."""
-    if _array(mask).dtype == np.bool_:
-        return _creation.tensor(np.where(_array(mask), 0.0, -np.inf).astype(dtype))
+    """The additive form of a scaled_dot_product_attention mask Tensor (bool True = attend)."""
+    a = mask._data
+    if a.dtype == np.bool_:
+        return make(xp(a).where(a, 0.0, -np.inf).astype(dtype))
     return mask
 
 
-def merge_masks(attn_mask, key_padding_mask, is_causal, batch, heads, L, S, dtype):
+def merge_masks(attn_mask, key_padding_mask, is_causal, batch, heads, L, S, dtype, device=None):
     """One mask for scaled_dot_product_attention (bool True = attend, or additive float),
-    broadcastable to (batch, heads, L, S), plus the is_causal flag left for the kernel."""
+    broadcastable to (batch, heads, L, S), plus the is_causal flag left for the kernel. Masks given
+    as arrays or lists are made on `device` (the attention inputs' device)."""
+    attn_mask = None if attn_mask is None else _tensor(attn_mask, device)
+    key_padding_mask = None if key_padding_mask is None else _tensor(key_padding_mask, device)
     parts = []
     if attn_mask is not None:
         shape = tuple(attn_mask.shape)
@@ -61,12 +68,12 @@ def merge_masks(attn_mask, key_padding_mask, is_causal, batch, heads, L, S, dtyp
     if not parts:
         return None, is_causal
     if is_causal and attn_mask is None:
-        parts.append(_creation.tensor(~np.tril(np.ones((L, S), bool))))
-    if all(_array(p).dtype == np.bool_ for p in parts):
-        blocked = np.zeros((1, 1, 1, 1), bool)
+        parts.append(make(~xp(parts[0]._data).tri(L, S, dtype=bool)))
+    if all(p._data.dtype == np.bool_ for p in parts):
+        blocked = xp(parts[0]._data).zeros((1, 1, 1, 1), bool)
         for p in parts:
-            blocked = blocked | _array(p)
-        return _creation.tensor(~blocked), False
+            blocked = blocked | p._data
+        return make(~blocked), False
     total = None
     for p in parts:
         add = _as_additive(p, dtype)
@@ -154,13 +161,13 @@ class MultiheadAttention(Module):
         H, D = self.num_heads, self.head_dim
         q, k, v = self._project(query, key, value)
         q, k, v = (t.reshape(B, t.shape[1], H, D).transpose(1, 2) for t in (q, k, v))
-        mask, causal = merge_masks(attn_mask, key_padding_mask, is_causal, B, H, L, S, q.dtype.np)
+        mask, causal = merge_masks(attn_mask, key_padding_mask, is_causal, B, H, L, S, q.dtype.np, q.device)
         p = self.dropout if self.training else 0.0
         weights = None
         if need_weights:
             scores = (q @ k.mT) * (1.0 / math.sqrt(D))
             if causal:
-                mask = _creation.tensor(np.tril(np.ones((L, S), bool)))
+                mask = make(xp(q._data).tri(L, S, dtype=bool))
             if mask is not None:
                 scores = scores + _attend_bias(mask, q.dtype.np)
             weights = F.softmax(scores, dim=-1)

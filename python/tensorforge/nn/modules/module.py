@@ -2,10 +2,8 @@
 traversal, train/eval, device/dtype moves, hooks and state_dict key names."""
 from collections import OrderedDict, namedtuple
 
-import numpy as np
-
 from ... import _dtype
-from ..._backend import check_cpu
+from ..._backend import device_of, is_array, to_device
 from ...autograd import no_grad
 from ...tensor import Tensor
 from ..parameter import Parameter
@@ -36,7 +34,7 @@ def _as_array(value, key):
     """A state_dict value (ours, numpy, or anything with .detach().cpu().numpy(), like torch) as an array."""
     if isinstance(value, Tensor):
         return value._data
-    if isinstance(value, np.ndarray):
+    if is_array(value):  # numpy or cupy
         return value
     if hasattr(value, "detach") and hasattr(value, "numpy"):
         return value.detach().cpu().numpy()
@@ -286,7 +284,8 @@ class Module:
                 dtype = a
             else:
                 dev = a
-        check_cpu(dev)
+        if dev is not None:
+            self._convert(lambda a: to_device(a, dev))  # in place: parameters keep their identity
         if dtype is None:
             return self
         target = _dtype.to_numpy_dtype(dtype)
@@ -295,7 +294,7 @@ class Module:
         return self._convert(lambda a: a.astype(target) if a.dtype.kind == "f" and a.dtype != target else a)
 
     def cpu(self):
-        return self
+        return self.to("cpu")
 
     def cuda(self, device=None):
         return self.to(device or "cuda")
@@ -368,7 +367,7 @@ class Module:
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
         for target, src in writes:
-            target._data[...] = src
+            target._data[...] = to_device(src, device_of(target._data))  # copies across devices, like copy_
             target._bump_version()
         return IncompatibleKeys(missing, unexpected)
 

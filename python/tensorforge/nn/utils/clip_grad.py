@@ -54,7 +54,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     for g in grads:
         g._data *= g._data.dtype.type(coef)
         g._bump_version()
-    return make(np.asarray(total, dtype=grads[0]._data.dtype))
+    return make(xp(grads[0]._data).asarray(total, dtype=grads[0]._data.dtype))  # on the gradients' device
 
 
 def clip_grad_value_(parameters, clip_value, foreach=None):

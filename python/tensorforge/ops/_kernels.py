@@ -1,0 +1,196 @@
+"""The one place where ops pick a kernel by device: our C++ kernels (tensorforge._C) for numpy arrays,
+our CUDA kernels (tensorforge.cuda) for cupy float32 arrays, and cupy's own operations where we have no
+CUDA kernel yet (float64, batched shapes the GEMM does not take, adaptive pooling). Nothing here copies
+device data to the host. Each function takes and returns arrays of its inputs' library.
+
+What runs where on CUDA:
+  gemm          float32: tensorforge.cuda.gemm (2-D, or batched 3-D with broadcast batch strides);
+                float64 / other dtypes: cupy.matmul (cuBLAS)
+  conv2d        float32: tensorforge.cuda.conv2d_* ; float64: not supported on CUDA yet (clear error)
+  max/avg pool  float32: tensorforge.cuda.*_pool2d_* ; float64: not supported on CUDA yet (clear error)
+  adaptive avg  cupy reshape + mean when the output divides the input, else a clear error
+  attention     float32, head dim <= 128: tensorforge.cuda.attention_* ; else a cupy composition
+"""
+import numpy as np
+
+from .. import _C
+from .._backend import xp
+
+_F32 = np.dtype(np.float32)
+
+
+def _cuda():
+    from .. import cuda
+
+    return cuda
+
+
+def on_cuda(a):
+    return xp(a) is not np
+
+
+def _require_f32(op, *arrays):
+    for a in arrays:
+        if a is not None and a.dtype != _F32:
+            raise RuntimeError(f"{op}: only float32 is supported on CUDA so far (got {a.dtype}); use .float(), "
+                               "or run this op on the CPU")
+
+
+def index_add(out, idx, src):
+    """out[idx] += src with repeated indices accumulating. CPU: np.add.at, except for a 1-D integer
+    index of rows (embedding backward), where a stable sort groups equal indices and one add.reduceat
+    sums each group (np.add.at's unbuffered scatter is ~20x slower); CUDA: cupyx.scatter_add."""
+    if not on_cuda(out):
+        rows = isinstance(idx, np.ndarray) and idx.ndim == 1 and idx.dtype.kind in "iu" and src.shape[:1] == idx.shape
+        if not rows:
+            np.add.at(out, idx, src)
+            return
+        if idx.size == 0:
+            return
+        order = np.argsort(idx, kind="stable")
+        ordered = idx[order]
+        starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+        out[ordered[starts]] += np.add.reduceat(src[order], starts, axis=0)
+        return
+    import cupyx
+
+    cupyx.scatter_add(out, idx, src)
+
+
+# ---- GEMM ----------------------------------------------------------------------------------------------
+def _gemm_ready(a):
+    """True when the last two dims are contiguous along one of them (what both GEMM kernels take)."""
+    isz = a.itemsize
+    rs, cs = a.strides[-2], a.strides[-1]
+    if rs % isz or cs % isz or rs < 0 or cs < 0:
+        return False
+    rs, cs = rs // isz, cs // isz
+    rows, cols = a.shape[-2], a.shape[-1]
+    if (cols == 1 or cs == 1) and (rows == 1 or rs >= max(cols, 1)):
+        return True
+    return (rows == 1 or rs == 1) and (cols == 1 or cs >= max(rows, 1))
+
+
+def gemm_operand(a):
+    """a itself when a GEMM kernel can read it (row-major or transposed, any batch stride >= 0), else a
+    contiguous copy on a's device."""
+    if _gemm_ready(a) and (a.ndim < 3 or a.strides[0] >= 0):
+        return a
+    return xp(a).ascontiguousarray(a)
+
+
+def gemm(a, b, out, beta=0.0):
+    """out = a @ b + beta * out for 2-D, or 3-D batched (batch, m, k) @ (batch, k, n), arrays of one dtype
+    and device. CPU: our GEMM. CUDA float32: our CUDA GEMM. CUDA float64: cupy.matmul (cuBLAS)."""
+    if not on_cuda(out):
+        _C.gemm(gemm_operand(a), gemm_operand(b), out, beta=beta)
+        return out
+    if out.dtype == _F32 and a.dtype == _F32 and b.dtype == _F32:
+        _cuda().gemm(gemm_operand(a), gemm_operand(b), out, beta=float(beta))
+        return out
+    cp = xp(out)
+    if beta == 0:
+        out[...] = cp.matmul(a, b)
+    else:
+        out[...] = cp.matmul(a, b) + beta * out
+    return out
+
+
+# ---- conv2d ----------------------------------------------------------------------------------------
+def conv2d_forward(x, w, b, geometry, out_hw):
+    stride, padding, dilation, groups = geometry
+    if not on_cuda(x):
+        y = np.empty((x.shape[0], w.shape[0]) + tuple(out_hw), x.dtype)
+        _C.conv2d_forward(x, w, b, y, *geometry)
+        return y
+    _require_f32("conv2d", x, w, b)
+    y = xp(x).empty((x.shape[0], w.shape[0]) + tuple(out_hw), x.dtype)  # out= gives asymmetric padding
+    return _cuda().conv2d_forward(x, w, b, stride, padding, dilation, groups, out=y)
+
+
+def conv2d_grad_input(g, w, x_shape, geometry):
+    if not on_cuda(g):
+        gx = np.empty(x_shape, g.dtype)
+        _C.conv2d_grad_input(g, w, gx, *geometry)
+        return gx
+    return _cuda().conv2d_grad_input(g, w, x_shape, *geometry, out=xp(g).empty(x_shape, g.dtype))
+
+
+def conv2d_grad_weight(x, g, w_shape, geometry):
+    if not on_cuda(g):
+        gw = np.empty(w_shape, g.dtype)
+        _C.conv2d_grad_weight(x, g, gw, *geometry)
+        return gw
+    return _cuda().conv2d_grad_weight(x, g, w_shape, *geometry, out=xp(g).empty(w_shape, g.dtype))
+
+
+# ---- pooling ---------------------------------------------------------------------------------------
+def max_pool2d_forward(x, out_hw, kernel, stride, padding, dilation, ceil_mode):
+    """(y, flat in-plane int64 indices)."""
+    if not on_cuda(x):
+        y = np.empty(x.shape[:2] + tuple(out_hw), x.dtype)
+        idx = np.empty(y.shape, np.int64)
+        _C.max_pool2d_forward(x, y, idx, kernel, stride, padding, dilation)
+        return y, idx
+    _require_f32("max_pool2d", x)
+    y, idx = _cuda().max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode)
+    assert y.shape[2:] == tuple(out_hw), (y.shape, out_hw)
+    return y, idx
+
+
+def max_pool2d_backward(g, idx, x_shape, kernel, stride, padding, dilation):
+    if not on_cuda(g):
+        dx = np.empty(x_shape, g.dtype)
+        _C.max_pool2d_backward(g, idx, dx)
+        return dx
+    return _cuda().max_pool2d_backward(g, idx, x_shape, kernel, stride, padding, dilation)
+
+
+def avg_pool2d_forward(x, out_hw, kernel, stride, padding, ceil_mode, count_include_pad, divisor):
+    """divisor 0 means none (count the window)."""
+    if not on_cuda(x):
+        y = np.empty(x.shape[:2] + tuple(out_hw), x.dtype)
+        _C.avg_pool2d_forward(x, y, kernel, stride, padding, count_include_pad, divisor)
+        return y
+    _require_f32("avg_pool2d", x)
+    y = _cuda().avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor or None)
+    assert y.shape[2:] == tuple(out_hw), (y.shape, out_hw)
+    return y
+
+
+def avg_pool2d_backward(g, x_shape, kernel, stride, padding, count_include_pad, divisor):
+    if not on_cuda(g):
+        dx = np.empty(x_shape, g.dtype)
+        _C.avg_pool2d_backward(g, dx, kernel, stride, padding, count_include_pad, divisor)
+        return dx
+    return _cuda().avg_pool2d_backward(g, x_shape, kernel, stride, padding, count_include_pad, divisor or None)
+
+
+def _adaptive_factors(op, in_hw, out_hw):
+    if any(o == 0 or i % o for i, o in zip(in_hw, out_hw)):
+        raise RuntimeError(f"{op}: on CUDA only output sizes that divide the input are supported so far (input "
+                           f"{tuple(in_hw)}, output {tuple(out_hw)})")
+    return in_hw[0] // out_hw[0], in_hw[1] // out_hw[1]
+
+
+def adaptive_avg_pool2d_forward(x, out_hw):
+    """CPU: our kernel. CUDA: cupy reshape + mean (equal windows only)."""
+    if not on_cuda(x):
+        y = np.empty(x.shape[:2] + tuple(out_hw), x.dtype)
+        _C.adaptive_avg_pool2d_forward(x, y)
+        return y
+    n, c, h, w = x.shape
+    fh, fw = _adaptive_factors("adaptive_avg_pool2d", (h, w), out_hw)
+    return x.reshape(n, c, out_hw[0], fh, out_hw[1], fw).mean(axis=(3, 5))
+
+
+def adaptive_avg_pool2d_backward(g, x_shape):
+    if not on_cuda(g):
+        dx = np.empty(x_shape, g.dtype)
+        _C.adaptive_avg_pool2d_backward(g, dx)
+        return dx
+    n, c, oh, ow = g.shape
+    fh, fw = _adaptive_factors("adaptive_avg_pool2d", x_shape[2:], (oh, ow))
+    cp = xp(g)
+    dx = cp.broadcast_to((g / (fh * fw))[:, :, :, None, :, None], (n, c, oh, fh, ow, fw))
+    return cp.ascontiguousarray(dx).reshape(x_shape)

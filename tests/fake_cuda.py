@@ -1,0 +1,235 @@
+"""The "cuda (stand-in)" device for tests on machines without a GPU. Tests only.
+
+install(monkeypatch) puts tests/fake_cupy.py in sys.modules as cupy (and its scatter_add as cupyx),
+makes tensorforge.cuda report one available device, and replaces tensorforge.cuda's kernel entry
+points with float64 numpy references that check what the real bindings check (device arrays, float32,
+the layouts each kernel takes) so an op that routes the wrong array to a kernel fails here too.
+None of this says anything about the real CUDA kernels: tests/test_cuda_kernels.py does, on a GPU.
+"""
+import sys
+import types
+
+import numpy as np
+
+import fake_cupy
+
+
+def _arr(x, name, f32=True, dense=False):
+    if not isinstance(x, fake_cupy.ndarray):
+        raise TypeError(f"{name} must be a CUDA array exposing __cuda_array_interface__, got {type(x).__name__} "
+                        "(fake cuda stand-in)")
+    a = x._a
+    if f32 and a.dtype != np.float32:
+        raise TypeError(f"{name} must be float32, got {a.dtype} (the CUDA kernels are float32 only so far)")
+    if dense and not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous (fake cuda stand-in)")
+    return a
+
+
+def _gemm_layout(a, name):
+    rs, cs = a.strides[-2] // a.itemsize, a.strides[-1] // a.itemsize
+    rows, cols = a.shape[-2:]
+    if not ((cols == 1 or cs == 1) or (rows == 1 or rs == 1)):
+        raise ValueError(f"{name} must be contiguous along one of its last two dimensions")
+
+
+def gemm(a, b, out=None, *, alpha=1.0, beta=0.0, stream=None):
+    A, B = _arr(a, "a"), _arr(b, "b")
+    for x, n in ((A, "a"), (B, "b")):
+        if x.ndim not in (2, 3):
+            raise ValueError(f"{n} must have 2 to 3 dimensions")
+        _gemm_layout(x, n)
+    r = alpha * np.matmul(A.astype(np.float64), B.astype(np.float64))
+    if out is None:
+        out = fake_cupy.ndarray(np.empty(r.shape, np.float32))
+    O = _arr(out, "out")
+    if O.strides[-1] != O.itemsize:
+        raise ValueError("out must be row-major")
+    if beta != 0:
+        r = r + beta * O
+    O[...] = r
+    return out
+
+
+def _adam(params, grads, exp_avgs, exp_avg_sqs, lr, beta1, beta2, eps, weight_decay, step, adamw):
+    for p, g, m, v in zip(params, grads, exp_avgs, exp_avg_sqs):
+        P, G, M, V = (_arr(x, n, dense=True) for x, n in ((p, "param"), (g, "grad"), (m, "exp_avg"),
+                                                             (v, "exp_avg_sq")))
+        g64 = G.astype(np.float64)
+        if adamw:
+            P *= 1 - lr * weight_decay
+        elif weight_decay:
+            g64 = g64 + weight_decay * P
+        M[...] = beta1 * M + (1 - beta1) * g64
+        V[...] = beta2 * V + (1 - beta2) * g64 * g64
+        denom = np.sqrt(V / (1 - beta2 ** step)) + eps
+        P[...] = P - (lr / (1 - beta1 ** step)) * M / denom
+
+
+def adamw_step(params, grads, exp_avgs, exp_avg_sqs, *, lr, step, beta1=0.9, beta2=0.999, eps=1e-8,
+               weight_decay=1e-2, stream=None):
+    _adam(params, grads, exp_avgs, exp_avg_sqs, lr, beta1, beta2, eps, weight_decay, step, True)
+
+
+def adam_step(params, grads, exp_avgs, exp_avg_sqs, *, lr, step, beta1=0.9, beta2=0.999, eps=1e-8,
+              weight_decay=0.0, stream=None):
+    _adam(params, grads, exp_avgs, exp_avg_sqs, lr, beta1, beta2, eps, weight_decay, step, False)
+
+
+def _cpu_conv(name, *args):
+    """Runs our CPU kernel `name` on the host arrays (the CPU kernels are tested against float64)."""
+    from tensorforge import _C
+
+    getattr(_C, name)(*args)
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def conv2d_forward(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, out=None, stream=None):
+    x, w = _arr(input, "input", dense=True), _arr(weight, "weight", dense=True)
+    b = None if bias is None else _arr(bias, "bias", dense=True)
+    y = _arr(out, "out", dense=True)
+    _cpu_conv("conv2d_forward", x, w, b, y, _pair(stride), _pair(padding), _pair(dilation), int(groups))
+    return out
+
+
+def conv2d_grad_input(grad_output, weight, input_shape, stride=1, padding=0, dilation=1, groups=1, *, out=None,
+                      stream=None):
+    g, w = _arr(grad_output, "grad_output", dense=True), _arr(weight, "weight", dense=True)
+    _cpu_conv("conv2d_grad_input", g, w, _arr(out, "out", dense=True), _pair(stride), _pair(padding),
+              _pair(dilation), int(groups))
+    return out
+
+
+def conv2d_grad_weight(input, grad_output, weight_shape, stride=1, padding=0, dilation=1, groups=1, *, out=None,
+                       stream=None):
+    x, g = _arr(input, "input", dense=True), _arr(grad_output, "grad_output", dense=True)
+    _cpu_conv("conv2d_grad_weight", x, g, _arr(out, "out", dense=True), _pair(stride), _pair(padding),
+              _pair(dilation), int(groups))
+    return out
+
+
+def _pool_shape(tfc, x, k, s, p, d, ceil_mode):
+    k, s, p, d = tfc._pool_args(k, s, p, d)
+    n, c, h, w = x.shape
+    return k, s, p, d, (n, c, tfc._pool_out(h, k[0], s[0], p[0], d[0], ceil_mode),
+                        tfc._pool_out(w, k[1], s[1], p[1], d[1], ceil_mode))
+
+
+def _fake(shape, dtype=np.float32):
+    return fake_cupy.ndarray(np.empty(shape, dtype))
+
+
+def make_pools(tfc):
+    def max_pool2d_forward(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *, stream=None):
+        x = _arr(input, "input", dense=True)
+        k, s, p, d, shape = _pool_shape(tfc, x, kernel_size, stride, padding, dilation, ceil_mode)
+        out, idx = _fake(shape), _fake(shape, np.int64)
+        _cpu_conv("max_pool2d_forward", x, out._a, idx._a, k, s, p, d)
+        return out, idx
+
+    def max_pool2d_backward(grad_output, indices, input_shape, kernel_size, stride=None, padding=0, dilation=1, *,
+                            stream=None):
+        g = _arr(grad_output, "grad_output", dense=True)
+        idx = _arr(indices, "indices", f32=False, dense=True)
+        dx = _fake(tuple(input_shape))
+        _cpu_conv("max_pool2d_backward", g, idx, dx._a)
+        return dx
+
+    def avg_pool2d_forward(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                           divisor_override=None, *, stream=None):
+        x = _arr(input, "input", dense=True)
+        k, s, p, _, shape = _pool_shape(tfc, x, kernel_size, stride, padding, 1, ceil_mode)
+        out = _fake(shape)
+        _cpu_conv("avg_pool2d_forward", x, out._a, k, s, p, bool(count_include_pad), int(divisor_override or 0))
+        return out
+
+    def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0, count_include_pad=True,
+                            divisor_override=None, *, stream=None):
+        g = _arr(grad_output, "grad_output", dense=True)
+        k, s, p, _ = tfc._pool_args(kernel_size, stride, padding, 1)
+        dx = _fake(tuple(input_shape))
+        _cpu_conv("avg_pool2d_backward", g, dx._a, k, s, p, bool(count_include_pad), int(divisor_override or 0))
+        return dx
+
+    return dict(max_pool2d_forward=max_pool2d_forward, max_pool2d_backward=max_pool2d_backward,
+                avg_pool2d_forward=avg_pool2d_forward, avg_pool2d_backward=avg_pool2d_backward)
+
+
+def _attention_inputs(query, key, value, attn_mask):
+    q, k, v = (_arr(t, n) for t, n in ((query, "query"), (key, "key"), (value, "value")))
+    for a, n in ((q, "query"), (k, "key"), (v, "value")):
+        if a.ndim != 4 or a.strides[-1] != a.itemsize:
+            raise ValueError(f"{n} must be 4-D (B, H, L, E) and contiguous along its last dimension")
+    if q.shape[-1] > 128:
+        raise ValueError("attention: head dimension > 128 is not supported")
+    m = None
+    if attn_mask is not None:
+        m = _arr(attn_mask, "attn_mask", f32=False)
+        if m.dtype not in (np.float32, np.bool_):
+            raise TypeError(f"attn_mask must be float32 or bool, got {m.dtype}")
+    return q.astype(np.float64), k.astype(np.float64), v.astype(np.float64), m
+
+
+def _scores(q, k, m, is_causal, scale):
+    scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
+    s = scale * q @ np.swapaxes(k, -1, -2)
+    if m is not None:
+        s = np.where(m, s, -np.inf) if m.dtype == np.bool_ else s + m
+    if is_causal:
+        L, S = s.shape[-2:]
+        s = np.where(np.tril(np.ones((L, S), bool)), s, -np.inf)
+    return s, scale
+
+
+def attention_forward(query, key, value, attn_mask=None, is_causal=False, scale=None, *, stream=None):
+    q, k, v, m = _attention_inputs(query, key, value, attn_mask)
+    s, _ = _scores(q, k, m, is_causal, scale)
+    mx = np.max(s, -1, keepdims=True)
+    mx = np.where(np.isfinite(mx), mx, 0)
+    e = np.exp(s - mx)
+    tot = e.sum(-1, keepdims=True)
+    p = np.where(tot > 0, e / np.where(tot > 0, tot, 1), 0)
+    lse = (np.log(np.where(tot > 0, tot, 1)) + mx)[..., 0]
+    return (fake_cupy.ndarray((p @ v).astype(np.float32)), fake_cupy.ndarray(lse.astype(np.float32)))
+
+
+def attention_backward(grad_out, query, key, value, out, lse, attn_mask=None, is_causal=False, scale=None, *,
+                       stream=None):
+    q, k, v, m = _attention_inputs(query, key, value, attn_mask)
+    do = _arr(grad_out, "grad_out").astype(np.float64)
+    o = _arr(out, "out").astype(np.float64)
+    s, scale = _scores(q, k, m, is_causal, scale)
+    p = np.exp(s - _arr(lse, "lse").astype(np.float64)[..., None])
+    dv = np.swapaxes(p, -1, -2) @ do
+    dp = do @ np.swapaxes(v, -1, -2)
+    ds = p * (dp - (do * o).sum(-1, keepdims=True))
+    dq = scale * ds @ k
+    dk = scale * np.swapaxes(ds, -1, -2) @ q
+    return tuple(fake_cupy.ndarray(x.astype(np.float32)) for x in (dq, dk, dv))
+
+
+KERNELS = ("gemm", "adamw_step", "adam_step", "conv2d_forward", "conv2d_grad_input", "conv2d_grad_weight",
+           "attention_forward", "attention_backward")
+
+
+def install(monkeypatch):
+    """Makes "cuda" the stand-in device for the rest of the test (monkeypatch undoes it)."""
+    import tensorforge.cuda as tfc
+
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
+    monkeypatch.setitem(sys.modules, "cupyx", types.SimpleNamespace(scatter_add=fake_cupy.cupyx.scatter_add))
+    monkeypatch.setattr(tfc, "is_built", lambda: True)
+    monkeypatch.setattr(tfc, "device_count", lambda: 1)
+    monkeypatch.setattr(tfc, "is_available", lambda: True)
+    monkeypatch.setattr(tfc, "synchronize", lambda: None)
+    this = sys.modules[__name__]
+    for name in KERNELS:
+        monkeypatch.setattr(tfc, name, getattr(this, name))
+    for name, fn in make_pools(tfc).items():
+        monkeypatch.setattr(tfc, name, fn)
+    from tensorforge import _creation
+
+    monkeypatch.setattr(_creation, "_cuda_states", {})
