@@ -8,6 +8,7 @@ void register_runtime(py::module_& m);
 void register_gemm(py::module_& m);
 void register_activation(py::module_& m);  // bind_activation.cpp: GELU, erf
 void register_adam(py::module_& m);
+void register_normalization(py::module_& m);  // bind_normalization.cpp: LayerNorm
 void register_conv(py::module_& m);  // bind_conv.cpp: conv2d forward / grad-input / grad-weight
 void register_pool(py::module_& m);  // bind_pool.cpp: max / avg / adaptive-avg pooling
 void register_attention(py::module_& m);
@@ -21,6 +22,7 @@ PYBIND11_MODULE(_C, m) {
     tf::bind::register_gemm(m);
     tf::bind::register_activation(m);
     tf::bind::register_adam(m);
+    tf::bind::register_normalization(m);
     tf::bind::register_conv(m);
     tf::bind::register_pool(m);
     tf::bind::register_attention(m);

@@ -37,9 +37,20 @@ def _require_f32(op, *arrays):
 
 
 def index_add(out, idx, src):
-    """out[idx] += src with repeated indices accumulating: np.add.at, or cupyx.scatter_add on CUDA."""
+    """out[idx] += src with repeated indices accumulating. CPU: np.add.at, except for a 1-D integer
+    index of rows (embedding backward), where a stable sort groups equal indices and one add.reduceat
+    sums each group (np.add.at's unbuffered scatter is ~20x slower); CUDA: cupyx.scatter_add."""
     if not on_cuda(out):
-        np.add.at(out, idx, src)
+        rows = isinstance(idx, np.ndarray) and idx.ndim == 1 and idx.dtype.kind in "iu" and src.shape[:1] == idx.shape
+        if not rows:
+            np.add.at(out, idx, src)
+            return
+        if idx.size == 0:
+            return
+        order = np.argsort(idx, kind="stable")
+        ordered = idx[order]
+        starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+        out[ordered[starts]] += np.add.reduceat(src[order], starts, axis=0)
         return
     import cupyx
 

@@ -510,13 +510,27 @@ _GELU_K = math.sqrt(2 / math.pi)
 _GELU_C = 0.044715
 
 
+_GELU_KERNELS = {"none": (_C.gelu, _C.gelu_backward), "tanh": (_C.gelu_tanh, _C.gelu_tanh_backward)}
+
+
+def _gelu_forward_array(d, approximate):
+    """GELU of a float array: our C++ kernel on the CPU, array-module formulas elsewhere."""
+    m = xp(d)
+    if m is np:
+        return _cpu_kernel(_GELU_KERNELS[approximate][0], d)
+    if approximate == "tanh":
+        return 0.5 * d * (1 + m.tanh(_GELU_K * (d + _GELU_C * d * d * d)))
+    return 0.5 * d * (1 + erf_array(d * _SQRT1_2))
+
+
 class GeluBackward0(Node):
     __slots__ = ("approximate",)
 
     def backward(self, g):
         x = self.saved[0]
-        if self.approximate == "none" and not state.enabled and xp(x._data) is np and g._data.dtype == x._data.dtype:
-            return (make(_cpu_kernel(_C.gelu_backward, x._data, g._data)),)  # fused; create_graph composes below
+        if not state.enabled and xp(x._data) is np and g._data.dtype == x._data.dtype:
+            kernel = _GELU_KERNELS[self.approximate][1]  # fused; create_graph composes below
+            return (make(_cpu_kernel(kernel, x._data, g._data)),)
         if self.approximate == "tanh":
             t = (_GELU_K * (x + _GELU_C * x * x * x)).tanh()
             d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _GELU_K * (1 + 3 * _GELU_C * x * x)
@@ -527,15 +541,11 @@ class GeluBackward0(Node):
 
 
 def gelu(x, approximate="none"):
-    d = float_array(x._data)
-    m = xp(d)
-    if approximate == "tanh":
-        out = 0.5 * d * (1 + m.tanh(_GELU_K * (d + _GELU_C * d * d * d)))
-    elif approximate == "none":
-        out = _cpu_kernel(_C.gelu, d) if m is np else 0.5 * d * (1 + erf_array(d * _SQRT1_2))
-    else:
+    if approximate not in _GELU_KERNELS:
         raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
-    out = _unary(x, out.astype(d.dtype, copy=False), GeluBackward0, save_input=True)
+    d = float_array(x._data)
+    out = _unary(x, _gelu_forward_array(d, approximate).astype(d.dtype, copy=False), GeluBackward0,
+                 save_input=True)
     if out._grad_fn is not None:
         out._grad_fn.approximate = approximate
     return out

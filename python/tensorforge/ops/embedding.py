@@ -1,5 +1,5 @@
 """embedding: rows of a weight table picked by integer indices; the backward scatter-adds the
-output gradient into those rows (never into padding_idx)."""
+output gradient into those rows (never into padding_idx), through _kernels.index_add."""
 import numpy as np
 
 from .._backend import check_same_device, xp

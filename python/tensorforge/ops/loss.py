@@ -120,6 +120,60 @@ class _CoefLoss(Function):
         return make(m.ascontiguousarray(gx, dtype=ctx.dtype)), None, None, None, None
 
 
+class _IndexCrossEntropy(Function):
+    """cross_entropy of (N, C) logits against class indices, no class weights, no label smoothing
+    (the common case), in the input's dtype like PyTorch: loss_row = logsumexp(x_row) - x_row[t];
+    the backward is softmax(x) - onehot(t), scaled per row. Rows whose target is ignore_index
+    count for nothing."""
+
+    @staticmethod
+    def forward(ctx, x, t, valid, reduction):
+        d = x._data
+        shifted = d - d.max(axis=1, keepdims=True)
+        e = np.exp(shifted)
+        total = e.sum(axis=1)
+        rows = np.flatnonzero(valid)
+        cols = t[rows]
+        per_row = np.zeros(d.shape[0], d.dtype)
+        per_row[rows] = np.log(total[rows]) - shifted[rows, cols]
+        ctx.probs, ctx.rows, ctx.cols, ctx.reduction = e / total[:, None], rows, cols, reduction
+        if reduction == "none":
+            return make(per_row)
+        value = per_row.sum()
+        if reduction == "mean":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                value = value / d.dtype.type(rows.size)
+        return make(np.asarray(value, dtype=d.dtype))
+
+    @staticmethod
+    def backward(ctx, grad):
+        probs, rows, cols = ctx.probs, ctx.rows, ctx.cols
+        g = grad._data.astype(probs.dtype, copy=False)
+        if ctx.reduction == "none":
+            scale = np.zeros(probs.shape[0], probs.dtype)
+            scale[rows] = g[rows]
+        else:
+            per = g / probs.dtype.type(rows.size) if ctx.reduction == "mean" else g
+            scale = np.zeros(probs.shape[0], probs.dtype)
+            scale[rows] = per
+        gx = probs * scale[:, None]
+        gx[rows, cols] -= scale[rows]
+        return make(gx), None, None, None
+
+
+def _index_cross_entropy(input, t, ignore_index, reduction):  # noqa: A002
+    """The fast path of cross_entropy for (N, C) float logits and integer class indices."""
+    n, c = input.shape
+    if tuple(t.shape) != (n,):
+        raise ValueError(f"cross_entropy: expected target of shape {(n,)} for input of shape {(n, c)}, got "
+                         f"{tuple(t.shape)}")
+    valid = t != ignore_index
+    bad = valid & ((t < 0) | (t >= c))
+    if bad.any():
+        raise IndexError(f"cross_entropy: target {int(t[bad][0])} is out of bounds for {c} classes")
+    return _IndexCrossEntropy.apply(input, t.astype(np.int64, copy=False), valid, reduction)
+
+
 def _coef_loss(fn_name, input, target, weight, ignore_index, reduction, label_smoothing, from_logits):  # noqa: A002
     _check_reduction(reduction)
     if not isinstance(input, Tensor) or input.ndim == 0:
@@ -142,6 +196,12 @@ def _coef_loss(fn_name, input, target, weight, ignore_index, reduction, label_sm
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,  # noqa: A002
                   reduction="mean", label_smoothing=0.0):
     """Fused log-softmax + negative log-likelihood over class dim 1 (class indices or probabilities)."""
+    t = target._data if isinstance(target, Tensor) else None
+    if (t is not None and t.dtype.kind in "iu" and weight is None and label_smoothing == 0.0
+            and isinstance(input, Tensor) and input.ndim == 2 and input._data.dtype.kind == "f"
+            and xp(input._data) is np and xp(t) is np):
+        _check_reduction(reduction)
+        return _index_cross_entropy(input, t, ignore_index, reduction)
     return _coef_loss("cross_entropy", input, target, weight, ignore_index, reduction, label_smoothing, True)
 
 
