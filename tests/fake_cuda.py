@@ -211,8 +211,54 @@ def attention_backward(grad_out, query, key, value, out, lse, attn_mask=None, is
     return tuple(fake_cupy.ndarray(x.astype(np.float32)) for x in (dq, dk, dv))
 
 
+def layer_norm_forward(x, normalized_size, weight=None, bias=None, eps=1e-5, *, stream=None):
+    X = _arr(x, "x", dense=True).reshape(-1, normalized_size).astype(np.float64)
+    mean = X.mean(-1)
+    rstd = 1.0 / np.sqrt(((X - mean[:, None]) ** 2).mean(-1) + eps)
+    y = (X - mean[:, None]) * rstd[:, None]
+    if weight is not None:
+        y = y * _arr(weight, "weight", dense=True)
+    if bias is not None:
+        y = y + _arr(bias, "bias", dense=True)
+    return tuple(fake_cupy.ndarray(a.astype(np.float32)) for a in (y.reshape(x.shape), mean, rstd))
+
+
+def layer_norm_backward(grad_output, x, normalized_size, mean, rstd, weight=None, *, need_input_grad=True,
+                        need_weight_grad=True, need_bias_grad=True, stream=None):
+    X = _arr(x, "x", dense=True).reshape(-1, normalized_size).astype(np.float64)
+    G = _arr(grad_output, "grad_output", dense=True).reshape(X.shape).astype(np.float64)
+    M, R = _arr(mean, "mean", dense=True)[:, None], _arr(rstd, "rstd", dense=True)[:, None]
+    xhat = (X - M) * R
+    gx = G * (1.0 if weight is None else _arr(weight, "weight", dense=True))
+    dx = R * (gx - gx.mean(-1, keepdims=True) - xhat * (gx * xhat).mean(-1, keepdims=True))
+    out = (dx.reshape(x.shape) if need_input_grad else None, (G * xhat).sum(0) if need_weight_grad else None,
+           G.sum(0) if need_bias_grad else None)
+    return tuple(None if a is None else fake_cupy.ndarray(a.astype(np.float32)) for a in out)
+
+
+def _gelu_slope(x, approximate):
+    from math import erf, pi, sqrt
+
+    if approximate == "tanh":
+        t = np.tanh(sqrt(2 / pi) * (x + 0.044715 * x ** 3))
+        return 0.5 * x * (1 + t), 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * sqrt(2 / pi) * (1 + 3 * 0.044715 * x * x)
+    cdf = 0.5 * (1 + np.vectorize(erf, otypes=[np.float64])(x / sqrt(2)))
+    return x * cdf, cdf + x * np.exp(-0.5 * x * x) / sqrt(2 * pi)
+
+
+def gelu_forward(x, approximate="none", *, stream=None):
+    y, _ = _gelu_slope(_arr(x, "x", dense=True).astype(np.float64), approximate)
+    return fake_cupy.ndarray(y.astype(np.float32))
+
+
+def gelu_backward(grad_output, x, approximate="none", *, stream=None):
+    _, slope = _gelu_slope(_arr(x, "x", dense=True).astype(np.float64), approximate)
+    return fake_cupy.ndarray((slope * _arr(grad_output, "grad_output", dense=True)).astype(np.float32))
+
+
 KERNELS = ("gemm", "adamw_step", "adam_step", "conv2d_forward", "conv2d_grad_input", "conv2d_grad_weight",
-           "attention_forward", "attention_backward")
+           "attention_forward", "attention_backward", "layer_norm_forward", "layer_norm_backward", "gelu_forward",
+           "gelu_backward")
 
 
 def install(monkeypatch):

@@ -591,3 +591,25 @@ def test_device_objects():
         tf.device("tpu")
     with pytest.raises(RuntimeError, match="must be cuda device"):
         tf.ones(2).cuda("cpu")
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_layer_norm_and_gelu_run_on_our_cuda_kernels(device, rng, monkeypatch, approximate):
+    """float32 LayerNorm and GELU on "cuda" go through tensorforge.cuda's kernels (counted here), forward
+    and backward, and agree with the CPU; float64 on "cuda" composes cupy operations instead."""
+    if device == "cpu":
+        pytest.skip("routing to the CUDA kernels")
+    import tensorforge.cuda as tfc
+
+    calls = []
+    for name in ("layer_norm_forward", "layer_norm_backward", "gelu_forward", "gelu_backward"):
+        real = getattr(tfc, name)
+        monkeypatch.setattr(tfc, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
+    w, b = randn(rng, 7) + 1, randn(rng, 7)
+    compare(lambda x, w, b: F.gelu(F.layer_norm(x, (7,), w, b), approximate=approximate),
+            [randn(rng, 3, 5, 7), w, b], device, rtol=1e-4, atol=1e-5)
+    assert sorted(set(calls)) == ["gelu_backward", "gelu_forward", "layer_norm_backward", "layer_norm_forward"]
+    calls.clear()
+    compare(lambda x: F.gelu(F.layer_norm(x, (7,)), approximate=approximate),
+            [randn(rng, 3, 7).astype(np.float64)], device)
+    assert calls == []

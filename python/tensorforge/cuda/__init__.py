@@ -401,15 +401,14 @@ def layer_norm_forward(x, normalized_size, weight=None, bias=None, eps=1e-5, *, 
 
 
 def layer_norm_backward(grad_output, x, normalized_size, mean, rstd, weight=None, *, need_input_grad=True,
-                        need_weight_grads=True, stream=None):
+                        need_weight_grad=True, need_bias_grad=True, stream=None):
     """Gradients (grad_input, grad_weight, grad_bias) of layer_norm_forward from its saved mean and rstd;
-    an entry is None where it was not asked for (grad_weight and grad_bias also when weight is None)."""
+    an entry is None where it was not asked for."""
     _require_available("layer_norm_backward")
     shape = _shape(x, "x")
     dx = _empty_like_lib(x, shape) if need_input_grad else None
-    want_params = need_weight_grads and weight is not None
-    dw = _empty_like_lib(x, (int(normalized_size),)) if want_params else None
-    db = _empty_like_lib(x, (int(normalized_size),)) if want_params else None
+    dw = _empty_like_lib(x, (int(normalized_size),)) if need_weight_grad else None
+    db = _empty_like_lib(x, (int(normalized_size),)) if need_bias_grad else None
     _C.cuda_layer_norm_backward(x, int(normalized_size), weight, mean, rstd, grad_output, dx, dw, db,
                                 stream=_stream_arg(stream, (x,)))
     return dx, dw, db

@@ -10,6 +10,8 @@ What runs where on CUDA:
   max/avg pool  float32: tensorforge.cuda.*_pool2d_* ; float64: not supported on CUDA yet (clear error)
   adaptive avg  cupy reshape + mean when the output divides the input, else a clear error
   attention     float32, head dim <= 128: tensorforge.cuda.attention_* ; else a cupy composition
+  layer_norm    CPU float32/64: our C++ kernel; CUDA float32: tensorforge.cuda.layer_norm_*
+  gelu          CPU: our C++ kernels (elementwise.py); CUDA float32: tensorforge.cuda.gelu_*
 """
 import numpy as np
 
@@ -194,3 +196,53 @@ def adaptive_avg_pool2d_backward(g, x_shape):
     cp = xp(g)
     dx = cp.broadcast_to((g / (fh * fw))[:, :, :, None, :, None], (n, c, oh, fh, ow, fw))
     return cp.ascontiguousarray(dx).reshape(x_shape)
+
+
+# ---- layer_norm ------------------------------------------------------------------------------------
+def layer_norm_kernel_ok(d, *params):
+    """Whether a fused LayerNorm kernel takes these arrays: CPU float32/float64, or CUDA float32, with the
+    parameters (or None) on the same device and of the same dtype."""
+    m = xp(d)
+    allowed = (np.float32, np.float64) if m is np else (np.float32,)
+    return d.dtype in allowed and all(a is None or (xp(a) is m and a.dtype == d.dtype) for a in params)
+
+
+def layer_norm_forward(d, n, weight, bias, eps):
+    """(out, mean, rstd) over rows of the last n elements of the C-contiguous array d."""
+    m = xp(d)
+    weight = None if weight is None else m.ascontiguousarray(weight)
+    bias = None if bias is None else m.ascontiguousarray(bias)
+    if m is not np:
+        return _cuda().layer_norm_forward(d, n, weight, bias, eps)
+    rows = d.size // n
+    out, mean, rstd = np.empty_like(d), np.empty(rows, d.dtype), np.empty(rows, d.dtype)
+    _C.layer_norm(d, n, weight, bias, eps, out, mean, rstd)
+    return out, mean, rstd
+
+
+def layer_norm_backward(g, d, mean, rstd, weight, need_x, need_weight, need_bias):
+    """(grad_x, grad_weight, grad_bias) of layer_norm_forward, None where not needed."""
+    m = xp(d)
+    n = d.size // mean.size
+    g = m.ascontiguousarray(g, dtype=d.dtype)
+    weight = None if weight is None else m.ascontiguousarray(weight)
+    if m is not np:
+        return _cuda().layer_norm_backward(g, d, n, mean, rstd, weight, need_input_grad=need_x,
+                                           need_weight_grad=need_weight, need_bias_grad=need_bias)
+    gx = np.empty_like(d) if need_x else None
+    gw = np.empty(n, d.dtype) if need_weight else None
+    gb = np.empty(n, d.dtype) if need_bias else None
+    _C.layer_norm_backward(g, d, mean, rstd, weight, gx, gw, gb)
+    return gx, gw, gb
+
+
+# ---- gelu (CUDA; the CPU kernels are called from elementwise.py) -------------------------------------
+def gelu_cuda_forward(d, approximate):
+    """gelu of a CUDA float32 array with our kernel."""
+    return _cuda().gelu_forward(xp(d).ascontiguousarray(d), approximate)
+
+
+def gelu_cuda_backward(x, g, approximate):
+    """gelu'(x) * g for CUDA float32 arrays with our kernel."""
+    m = xp(x)
+    return _cuda().gelu_backward(m.ascontiguousarray(g), m.ascontiguousarray(x), approximate)

@@ -8,6 +8,7 @@ from .._backend import check_same_device, join_cpu_scalar, xp
 from ..autograd.function import Node
 from ..autograd.grad_mode import state
 from ..tensor import Tensor, edge, make
+from . import _kernels
 from ._common import as_tensor_operand, broadcast_error, float_array, sum_to
 
 _SCALARS = (int, float, bool)
@@ -514,10 +515,13 @@ _GELU_KERNELS = {"none": (_C.gelu, _C.gelu_backward), "tanh": (_C.gelu_tanh, _C.
 
 
 def _gelu_forward_array(d, approximate):
-    """GELU of a float array: our C++ kernel on the CPU, array-module formulas elsewhere."""
+    """GELU of a float array: our C++ kernel on the CPU, our CUDA kernel for CUDA float32, array-module
+    formulas elsewhere."""
     m = xp(d)
     if m is np:
         return _cpu_kernel(_GELU_KERNELS[approximate][0], d)
+    if d.dtype == np.float32:
+        return _kernels.gelu_cuda_forward(d, approximate)
     if approximate == "tanh":
         return 0.5 * d * (1 + m.tanh(_GELU_K * (d + _GELU_C * d * d * d)))
     return 0.5 * d * (1 + erf_array(d * _SQRT1_2))
@@ -528,9 +532,11 @@ class GeluBackward0(Node):
 
     def backward(self, g):
         x = self.saved[0]
-        if not state.enabled and xp(x._data) is np and g._data.dtype == x._data.dtype:
-            kernel = _GELU_KERNELS[self.approximate][1]  # fused; create_graph composes below
-            return (make(_cpu_kernel(kernel, x._data, g._data)),)
+        if not state.enabled and g._data.dtype == x._data.dtype:  # fused; create_graph composes below
+            if xp(x._data) is np:
+                return (make(_cpu_kernel(_GELU_KERNELS[self.approximate][1], x._data, g._data)),)
+            if x._data.dtype == np.float32:
+                return (make(_kernels.gelu_cuda_backward(x._data, g._data, self.approximate)),)
         if self.approximate == "tanh":
             t = (_GELU_K * (x + _GELU_C * x * x * x)).tanh()
             d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _GELU_K * (1 + 3 * _GELU_C * x * x)

@@ -1,43 +1,14 @@
 """layer_norm and batch_norm, each one fused node. layer_norm on CPU float arrays runs our C++
-kernel (csrc/cpu/normalization: one pass per row, saves mean and 1/std); elsewhere, and for
+kernel (csrc/cpu/normalization: one pass per row, saves mean and 1/std), on CUDA float32 our CUDA
+kernel (csrc/cuda/layer_norm.cu); elsewhere, and for
 batch_norm, the forward keeps the normalised input and 1/std and the backward is the closed form
 dx = rstd * (gx - mean(gx) - xhat * mean(gx * xhat)) over the normalised axes (gx = g * weight)."""
 import numpy as np
 
-from .. import _C
 from .._backend import xp
 from ..autograd.function import Function
 from ..tensor import make
-
-
-def _layer_norm_kernel_ok(*arrays):
-    """Whether the C++ LayerNorm kernel takes these arrays (CPU numpy, one float dtype)."""
-    d = arrays[0]
-    return xp(d) is np and d.dtype in (np.float32, np.float64) and all(
-        a is None or (xp(a) is np and a.dtype == d.dtype) for a in arrays[1:])
-
-
-def _layer_norm_cpu(d, n, weight, bias, eps):
-    """(out, mean, rstd) of the C++ LayerNorm kernel over rows of the last n elements of the
-    C-contiguous array d."""
-    rows = d.size // n
-    out = np.empty_like(d)
-    mean = np.empty(rows, d.dtype)
-    rstd = np.empty(rows, d.dtype)
-    _C.layer_norm(d, n, None if weight is None else np.ascontiguousarray(weight),
-                  None if bias is None else np.ascontiguousarray(bias), eps, out, mean, rstd)
-    return out, mean, rstd
-
-
-def _layer_norm_backward_cpu(g, d, mean, rstd, weight, need_x, need_weight, need_bias):
-    """(grad_x, grad_weight, grad_bias) of the C++ kernel, None where not needed."""
-    n = d.size // mean.size
-    gx = np.empty_like(d) if need_x else None
-    gw = np.empty(n, d.dtype) if need_weight else None
-    gb = np.empty(n, d.dtype) if need_bias else None
-    _C.layer_norm_backward(np.ascontiguousarray(g, dtype=d.dtype), d, mean, rstd,
-                           None if weight is None else np.ascontiguousarray(weight), gx, gw, gb)
-    return gx, gw, gb
+from . import _kernels
 
 
 def _backward_dx(gxhat, xhat, rstd, axes):
@@ -55,16 +26,16 @@ def _affine_grads(ctx, g, xhat, reduce_axes, param_shape):
     return gw, gb
 
 
-class _LayerNormCPU(Function):
-    """The C++ kernel path: saves the contiguous input, mean and 1/std."""
+class _LayerNormFused(Function):
+    """Our kernels (C++ on the CPU, CUDA for float32 on a GPU): saves the contiguous input, mean and 1/std."""
 
     @staticmethod
     def forward(ctx, x, normalized_shape, weight, bias, eps):
         n = int(np.prod(normalized_shape))
         wd = None if weight is None else weight._data.reshape(-1)
         bd = None if bias is None else bias._data.reshape(-1)
-        d = np.ascontiguousarray(x._data)
-        out, mean, rstd = _layer_norm_cpu(d, n, wd, bd, eps)
+        d = xp(x._data).ascontiguousarray(x._data)
+        out, mean, rstd = _kernels.layer_norm_forward(d, n, wd, bd, eps)
         ctx.d, ctx.mean, ctx.rstd, ctx.weight_data = d, mean, rstd, wd
         ctx.param_shape = normalized_shape
         return make(out)
@@ -72,8 +43,8 @@ class _LayerNormCPU(Function):
     @staticmethod
     def backward(ctx, grad):
         need = ctx.needs_input_grad
-        gx, gw, gb = _layer_norm_backward_cpu(grad._data, ctx.d, ctx.mean, ctx.rstd, ctx.weight_data, need[0],
-                                              need[2], need[3])
+        gx, gw, gb = _kernels.layer_norm_backward(grad._data, ctx.d, ctx.mean, ctx.rstd, ctx.weight_data,
+                                                  need[0], need[2], need[3])
         return (None if gx is None else make(gx), None, None if gw is None else make(gw.reshape(ctx.param_shape)),
                 None if gb is None else make(gb.reshape(ctx.param_shape)), None)
 
@@ -122,9 +93,9 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # no
         if p is not None and tuple(p.shape) != normalized_shape:
             raise ValueError(f"layer_norm: {name} has shape {tuple(p.shape)}, expected {normalized_shape}")
     fn = _LayerNorm
-    if input.numel() > 0 and _layer_norm_kernel_ok(input._data, None if weight is None else weight._data,
-                                                   None if bias is None else bias._data):
-        fn = _LayerNormCPU
+    if input.numel() > 0 and _kernels.layer_norm_kernel_ok(input._data, None if weight is None else weight._data,
+                                                            None if bias is None else bias._data):
+        fn = _LayerNormFused
     return fn.apply(input, normalized_shape, weight, bias, eps)
 
 
