@@ -219,7 +219,7 @@ void gemm_single(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T*
 }
 
 // The ISA's wide kernel, or its narrow one when C has no more columns than the narrow tile.
-GemmMicrokernel<float> microkernel_for(float, int64_t n) {
+GemmMicrokernel<float> microkernel_for(float, [[maybe_unused]] int64_t n) {
     switch (active_isa()) {
 #if defined(TENSORFORGE_HAVE_X86_KERNELS)
         case Isa::avx512: return n <= 16 ? gemm_microkernel_f32_avx512_narrow() : gemm_microkernel_f32_avx512();
