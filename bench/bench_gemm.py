@@ -40,7 +40,7 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
-def time_interleaved(fns, rounds, min_seconds, timed_calls, lead_in):
+def time_interleaved(fns, rounds, min_seconds, timed_calls, lead_in, clock=None):
     """Median seconds per call of each fn, interleaving the libraries round by round.
 
     In a round each library first runs untimed for at least `lead_in` seconds, then makes
@@ -48,7 +48,10 @@ def time_interleaved(fns, rounds, min_seconds, timed_calls, lead_in):
     the previous library's spinning workers (OpenBLAS and OpenMP threads spin for tens of
     milliseconds after a call and would steal the cores), so every library is timed in the
     steady back-to-back state a training loop sees, on an otherwise quiet machine.
+    `clock` times the calls (default time.perf_counter, the wall clock; time.process_time on a
+    loaded machine with one thread).
     """
+    clock = clock or time.perf_counter
     times = [[] for _ in fns]
     start = time.perf_counter()
     r = 0
@@ -59,14 +62,14 @@ def time_interleaved(fns, rounds, min_seconds, timed_calls, lead_in):
             while time.perf_counter() < lead_end:
                 fn()
             for _ in range(timed_calls):
-                t0 = time.perf_counter()
+                t0 = clock()
                 fn()
-                times[i].append(time.perf_counter() - t0)
+                times[i].append(clock() - t0)
         r += 1
     return [float(np.median(t)) for t in times]
 
 
-def bench_shape(m, n, k, threads, rounds, min_seconds, torch, threadpool_limits):
+def bench_shape(m, n, k, threads, rounds, min_seconds, torch, threadpool_limits, clock=None):
     rng = np.random.default_rng(0)
     copies = max(2, min(8, int(64e6 // (4 * (m * k + k * n + m * n)))))
     a_list = [rng.standard_normal((m, k), dtype=np.float32) for _ in range(copies)]
@@ -103,7 +106,7 @@ def bench_shape(m, n, k, threads, rounds, min_seconds, torch, threadpool_limits)
         torch.set_num_threads(threads)
     with threadpool_limits(limits=threads):
         secs = time_interleaved(fns, rounds, min_seconds, timed_calls=3,
-                                lead_in=0.1 if threads > 1 else 0.0)
+                                lead_in=0.1 if threads > 1 else 0.0, clock=clock)
     flops = 2.0 * m * n * k
     return {name: flops / s * 1e-9 for name, s in zip(names, secs)}
 
@@ -118,6 +121,10 @@ def main():
     parser.add_argument("--quick", action="store_true", help="a few shapes, few repeats (the demo)")
     parser.add_argument("--big", action="store_true", help="add 4096^3 (slow)")
     parser.add_argument("--threads", type=int, nargs="*", default=None, help="thread counts (default: 1 and all)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time calls by process CPU time, for a loaded machine (one thread only)")
+    parser.add_argument("--peak", type=float, default=None,
+                        help="FMA peak GFLOP/s per thread for the %% column instead of measuring it (loaded machine)")
     parser.add_argument("--json", default=os.path.join(os.path.dirname(__file__), "results", "gemm.json"))
     args = parser.parse_args()
 
@@ -130,6 +137,9 @@ def main():
 
     cores = os.cpu_count() or 1
     threads_list = args.threads or sorted({1, cores})
+    if args.cpu_time and threads_list != [1]:
+        parser.error("--cpu-time needs --threads 1 (CPU time of several threads is not a duration)")
+    clock = time.process_time if args.cpu_time else None
     if args.quick:
         shapes = [("square", (512, 512, 512)), ("square", (1024, 1024, 1024)), ("irregular", (1023, 1023, 1023)),
                   ("mlp", (256, 128, 784))]
@@ -142,13 +152,13 @@ def main():
     rows = []
     for threads in threads_list:
         tensorforge.set_num_threads(threads)
-        peak = _C.measure_fma_peak_gflops(threads, 0.3)
+        peak = args.peak * threads if args.peak else _C.measure_fma_peak_gflops(threads, 0.3)
         for kind, (m, n, k) in shapes:
-            g = bench_shape(m, n, k, threads, rounds, min_seconds, torch, threadpool_limits)
+            g = bench_shape(m, n, k, threads, rounds, min_seconds, torch, threadpool_limits, clock)
             rows.append({"kind": kind, "m": m, "n": n, "k": k, "threads": threads, "peak_gflops": peak, **g})
 
     print(f"\nGEMM float32, {cpu_model()}, {cores} cores, SIMD path {_C.active_isa()}; "
-          f"GFLOP/s, median of interleaved runs\n")
+          f"GFLOP/s, median of interleaved runs ({'process CPU time' if args.cpu_time else 'wall clock'})\n")
     has_torch = torch is not None
     head = "| shape (m x n x k) | threads | ours | numpy | " + ("torch | " if has_torch else "")
     head += "ours/numpy | " + ("ours/torch | " if has_torch else "") + "% of FMA peak |"
@@ -165,7 +175,7 @@ def main():
         print(line)
     best_peer = [r["ours"] / max(r["numpy"], r.get("torch", 0)) for r in rows]
     print(f"\ngeomean ours / faster peer: {geomean(best_peer):.2f} (min {min(best_peer):.2f}); "
-          f"FMA peak measured: " + ", ".join(f"{t} thr {r['peak_gflops']:.0f} GFLOP/s"
+          f"FMA peak {'given (--peak)' if args.peak else 'measured'}: " + ", ".join(f"{t} thr {r['peak_gflops']:.0f} GFLOP/s"
                                              for t, r in {r['threads']: r for r in rows}.items()))
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:

@@ -56,6 +56,16 @@ def test_transposes_and_leading_dims(rng, isa, threads, ta, tb, m, n, k):
     check(rng, m, n, k, ta=ta, tb=tb, pad=5)
 
 
+# Around the narrow-kernel switch (n <= 16 on AVX-512, n <= 8 on AVX2), with k past one K block
+# (the accumulate path), transposed operands (the 4 x 4 transposing pack) and ragged rows/depth.
+@pytest.mark.parametrize("n", [1, 5, 8, 9, 15, 16, 17])
+@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False)])
+def test_narrow_outputs(rng, isa, threads, n, ta, tb):
+    check(rng, 203, n, 611, ta=ta, tb=tb)
+    check(rng, 23, n, 13, ta=ta, tb=tb, pad=3)
+    check(rng, 50, n, 300, ta=ta, tb=tb, alpha=-0.5, beta=0.75)
+
+
 @pytest.mark.parametrize("alpha,beta", [(2.5, 0.0), (1.0, 1.0), (-0.5, 0.75), (0.0, 2.0)])
 def test_alpha_beta(rng, isa, threads, alpha, beta):
     check(rng, 130, 70, 300, alpha=alpha, beta=beta)

@@ -6,7 +6,9 @@
 //       each thread, over its rows        A block MC x KC (packed per thread: L2)
 //         for jr over NR slivers           B sliver KC x NR (L1)
 //           for ir over MR slivers         microkernel, writing C from registers with alpha/beta
-// Packing reads op(A)/op(B) through the transpose flags and zero-pads ragged edges, so every
+// C with at most 16 (AVX-512) or 8 (AVX2) columns takes the ISA's narrow kernel instead of the
+// wide one. Packs that transpose (row-major A, transposed B) move 4 x 4 blocks through SSE
+// registers. Packing reads op(A)/op(B) through the transpose flags and zero-pads ragged edges, so every
 // microkernel call computes a full tile and odd sizes take the same path; only the ragged edge
 // tiles go through a scratch tile that is then copied into C. beta is applied on the first K step only (beta == 0 never
 // reads C). Threads split the rows of C, or its NR slivers when there are too few rows.
@@ -15,6 +17,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
 
 #include "../cpu_features.h"
 #include "../thread_pool.h"
@@ -59,14 +64,44 @@ T* packed_b_buffer(size_t count) {
     return buffer.get(count);
 }
 
+// Transposing part of a pack: rows [0, live) of src (row stride ld, kc values each) into
+// dst[p * width + r], in 4 x 4 blocks transposed in SSE registers (baseline x86-64). Returns the
+// number of rows done (a multiple of 4); the caller copies the rest one by one.
+template <typename T>
+int64_t pack_transposed_4x4(const T*, int64_t, int64_t, int64_t, int, T*) { return 0; }
+#if defined(__SSE2__)
+template <>
+int64_t pack_transposed_4x4<float>(const float* src, int64_t ld, int64_t live, int64_t kc, int width, float* dst) {
+    const int64_t kc4 = kc / 4 * 4;
+    int64_t r = 0;
+    for (; r + 4 <= live; r += 4) {
+        const float* s0 = src + r * ld;
+        for (int64_t p = 0; p < kc4; p += 4) {
+            __m128 x0 = _mm_loadu_ps(s0 + p), x1 = _mm_loadu_ps(s0 + ld + p);
+            __m128 x2 = _mm_loadu_ps(s0 + 2 * ld + p), x3 = _mm_loadu_ps(s0 + 3 * ld + p);
+            _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
+            float* d = dst + p * width + r;
+            _mm_storeu_ps(d, x0);
+            _mm_storeu_ps(d + width, x1);
+            _mm_storeu_ps(d + 2 * width, x2);
+            _mm_storeu_ps(d + 3 * width, x3);
+        }
+        for (int64_t rr = r; rr < r + 4; ++rr)
+            for (int64_t p = kc4; p < kc; ++p) dst[p * width + rr] = src[rr * ld + p];
+    }
+    return r;
+}
+#endif
+
 // Rows [i0, i0 + rows) and depth [p0, p0 + kc) of op(A) into MR-row slivers (kc groups of MR).
 template <typename T>
 void pack_a(const GemmShape& s, const T* a, int64_t i0, int64_t rows, int64_t p0, int64_t kc, int mr, T* dst) {
     for (int64_t is = 0; is < rows; is += mr, dst += mr * kc) {
         int64_t live = std::min<int64_t>(mr, rows - is);
         if (!s.trans_a) {
-            for (int64_t r = 0; r < live; ++r) {
-                const T* src = a + (i0 + is + r) * s.lda + p0;
+            const T* block = a + (i0 + is) * s.lda + p0;
+            for (int64_t r = pack_transposed_4x4(block, s.lda, live, kc, mr, dst); r < live; ++r) {
+                const T* src = block + r * s.lda;
                 for (int64_t p = 0; p < kc; ++p) dst[p * mr + r] = src[p];
             }
         } else {
@@ -94,8 +129,9 @@ void pack_b(const GemmShape& s, const T* b, int64_t j0, int64_t cols, int64_t p0
                 for (int64_t c = live; c < nr; ++c) dst[p * nr + c] = T(0);
             }
         } else {
-            for (int64_t c = 0; c < live; ++c) {
-                const T* src = b + (jj + c) * s.ldb + p0;
+            const T* block = b + jj * s.ldb + p0;
+            for (int64_t c = pack_transposed_4x4(block, s.ldb, live, kc, nr, dst); c < live; ++c) {
+                const T* src = block + c * s.ldb;
                 for (int64_t p = 0; p < kc; ++p) dst[p * nr + c] = src[p];
             }
             for (int64_t c = live; c < nr; ++c)
@@ -156,7 +192,7 @@ void gemm_single(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T*
                     s1 = slivers * (tid + 1) / n;
                 }
                 if (r0 >= r1 || s0 >= s1) return;
-                alignas(64) T tile[12 * 32];
+                alignas(64) T tile[GEMM_TILE_MAX];
                 for (int64_t ic = r0; ic < r1; ic += mc) {
                     const int64_t rows = std::min(mc, r1 - ic);
                     T* ablock = packed_a_buffer<T>(((rows + mr - 1) / mr) * mr * kc);
@@ -182,20 +218,21 @@ void gemm_single(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T*
     }
 }
 
-GemmMicrokernel<float> microkernel_for(float) {
+// The ISA's wide kernel, or its narrow one when C has no more columns than the narrow tile.
+GemmMicrokernel<float> microkernel_for(float, [[maybe_unused]] int64_t n) {
     switch (active_isa()) {
 #if defined(TENSORFORGE_HAVE_X86_KERNELS)
-        case Isa::avx512: return gemm_microkernel_f32_avx512();
-        case Isa::avx2: return gemm_microkernel_f32_avx2();
+        case Isa::avx512: return n <= 16 ? gemm_microkernel_f32_avx512_narrow() : gemm_microkernel_f32_avx512();
+        case Isa::avx2: return n <= 8 ? gemm_microkernel_f32_avx2_narrow() : gemm_microkernel_f32_avx2();
 #endif
         default: return gemm_microkernel_f32_baseline();
     }
 }
-GemmMicrokernel<double> microkernel_for(double) { return gemm_microkernel_f64_baseline(); }
+GemmMicrokernel<double> microkernel_for(double, int64_t) { return gemm_microkernel_f64_baseline(); }
 
 template <typename T>
 void gemm_batched(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T* c, const GemmBatch& batch) {
-    const GemmMicrokernel<T> uk = microkernel_for(T(0));
+    const GemmMicrokernel<T> uk = microkernel_for(T(0), s.n);
     const int threads = get_num_threads();
     const bool per_matrix_threads = batch.count >= threads && 2.0 * s.m * s.n * s.k < 64 * SMALL_FLOPS;
     if (threads > 1 && batch.count > 1 && per_matrix_threads) {

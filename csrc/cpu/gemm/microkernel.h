@@ -12,6 +12,10 @@
 #include <cstdint>
 
 namespace tf::cpu {
+constexpr int GEMM_TILE_MAX = 12 * 32;  // the largest MR * NR of any microkernel (scratch tiles)
+}
+
+namespace tf::cpu {
 
 template <typename T>
 struct GemmMicrokernel {
@@ -21,6 +25,9 @@ struct GemmMicrokernel {
 
 GemmMicrokernel<float> gemm_microkernel_f32_avx512();    // 12 x 32, zmm
 GemmMicrokernel<float> gemm_microkernel_f32_avx2();      // 6 x 16, ymm
+// Narrow kernels for C with at most NR columns (a wide tile would waste most of its columns).
+GemmMicrokernel<float> gemm_microkernel_f32_avx512_narrow();  // 24 x 16, zmm
+GemmMicrokernel<float> gemm_microkernel_f32_avx2_narrow();    // 12 x 8, ymm
 GemmMicrokernel<float> gemm_microkernel_f32_baseline();  // 4 x 16, portable C++
 GemmMicrokernel<double> gemm_microkernel_f64_baseline(); // 4 x 8, portable C++
 
