@@ -315,5 +315,7 @@ def test_trains_a_module_like_torch(rng, name, kw):
             lib.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()
+    # float64 rounding differences (GEMM summation order) grow over 30 steps, most under RMSprop's
+    # 1 / sqrt(v) for small v (1.4e-12 seen for one seed); any real difference in the update is ~1e-3.
     for p, q in zip(ours.parameters(), theirs.parameters()):
-        assert rel_err(p.detach().numpy(), q.detach().numpy()) < 1e-12
+        assert rel_err(p.detach().numpy(), q.detach().numpy()) < 1e-10
