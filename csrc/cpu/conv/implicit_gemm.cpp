@@ -2,11 +2,13 @@
 //
 // Per group g: Y_g (O x N*P) = W_g (O x K) @ col_g (K x N*P), K = c_in/groups * kh * kw, P = oh*ow,
 // where the columns of all images are laid end to end (small late-network images still fill
-// whole NR-wide tiles). W_g is packed once per call into MR-row slivers per block of at most KC_MAX rows of K
-// (shared by all threads). Work items are (group, block of NB columns); for each such block the
-// item's thread writes the im2col values of its columns straight into NR-wide packed slivers
-// (no col matrix in memory: each sliver row is a few runs copied from input rows, zero where
-// the taps fall in the padding), then runs the MR x NR microkernel over (sliver, A sliver),
+// whole tiles). The MR x NR tile normally takes channels as its MR rows and pixels across NR;
+// for some channel counts it runs transposed, Y_g^T = col_g^T @ W_g^T, pixels as the MR rows
+// (see Plan). W_g is packed once per call into channel slivers per block of at most KC_MAX rows
+// of K (shared by all threads). Work items are (group, block of NB columns); for each such block
+// the item's thread writes each im2col row of its columns into a row buffer (a few runs copied
+// from input rows, zero where the taps fall in the padding; no col matrix in memory) and cuts it
+// into packed pixel slivers, then runs the microkernel over (pixel sliver, channel sliver),
 // accumulating whole tiles in the item's L2-resident C block (so ragged rows and tiles that
 // straddle two images need no scalar path). The C block's runs of pixels are then copied into
 // y with the bias added.
@@ -167,10 +169,12 @@ void conv2d_implicit_forward(const Conv2dShape& s, const T* x, const T* w, const
     pl.o = s.c_out / s.groups, pl.cin_g = s.c_in / s.groups, pl.k = pl.cin_g * s.kh * s.kw, pl.p = s.oh * s.ow;
     pl.total = s.n * pl.p;
     // Pixels as the MR rows when that pads the channels by at least 1/16 less (the transposed
-    // C block costs a strided copy-out) and each packed pixel sliver still feeds more than one
-    // tile (measured: 32 channels in one 32-wide tile run slower than in three 12-row ones).
+    // C block costs a strided copy-out), each packed pixel sliver still feeds more than one tile
+    // and holds at least 12 pixels. Measured on AVX-512 (12 x 32): 32 channels in one 32-wide
+    // tile run slower than in three 12-row ones; on AVX2 (6 x 16), 32 channels as two 16-wide
+    // tiles over 6-pixel slivers run slower than as six 6-row tiles (more packing per FMA).
     const int64_t rows_mr = (pl.o + uk.mr - 1) / uk.mr * uk.mr, rows_nr = (pl.o + uk.nr - 1) / uk.nr * uk.nr;
-    pl.transposed = rows_nr * 16 <= rows_mr * 15 && pl.o > uk.nr;
+    pl.transposed = rows_nr * 16 <= rows_mr * 15 && pl.o > uk.nr && uk.mr >= 12;
     pl.pw = pl.transposed ? uk.mr : uk.nr, pl.cw = pl.transposed ? uk.nr : uk.mr;
     pl.nch = (pl.o + pl.cw - 1) / pl.cw;
     const int64_t kblocks = (pl.k + KC_MAX - 1) / KC_MAX;
