@@ -61,7 +61,7 @@ struct Plan {
 // Packs rows [k0, k0 + kc) of col_g for the segments' columns into PW-wide slivers at dst.
 template <typename T>
 void pack_pixels(const Conv2dShape& s, const Plan& pl, const T* x, int64_t g, int64_t k0, int64_t kc,
-            const std::vector<Segment>& segs, int64_t slivers, T* row_buf, T* dst) {
+                 const std::vector<Segment>& segs, int64_t slivers, T* row_buf, T* dst) {
     const int64_t taps = s.kh * s.kw;
     for (int64_t kk = 0; kk < kc; ++kk) {
         const int64_t row = k0 + kk, c = row / taps, pq = row % taps, p = pq / s.kw, q = pq % s.kw;
