@@ -32,6 +32,12 @@ CASES = [
     (3, 64, 7, 6, 16, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),
     (2, 50, 5, 7, 24, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),
     (2, 96, 6, 5, 4, (3, 2), (1, 1), ((2, 1), (0, 1)), (2, 1), 2),
+    # AVX-512 float32: more than 32 channels per group that fill 32-wide tiles better than 12-row
+    # ones run the implicit GEMM transposed (pixels as tile rows); odd pixel counts, ragged tiles
+    (3, 5, 7, 9, 61, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),        # 61 channels, 189 pixels
+    (1, 3, 23, 29, 64, (3, 3), (1, 1), ((1, 0), (0, 2)), (1, 1), 1),      # 667 pixels: several work items
+    (2, 4, 6, 7, 122, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 2),       # groups of 61 channels
+    (2, 61, 5, 7, 37, (3, 3), (1, 1), ((1, 1), (2, 0)), (1, 1), 1),       # grad-input into 61 channels
     # c_in/groups == 1: the direct path (direct_conv.cpp) for forward and grad-weight
     (64, 1, 28, 28, 32, (3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),     # MNIST conv1, full batch
     (3, 1, 37, 41, 7, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),       # 1517 pixels: two chunks; 7 channels
