@@ -1,7 +1,8 @@
 // AVX2 operand packing for the attention kernel (pack_ops.h): the w x cols block is cut into
 // 8 x 8 tiles (rows r0.., columns p0..); each tile is loaded as 8 rows (missing rows zero, a
 // short column tail through a masked load), transposed in registers (unpack, shuffle, 128-bit
-// permute) and stored as 8 groups of up to 8 values (a short row tail through a masked store).
+// permute) and stored as 8 groups of up to 8 values (a short row tail as 4 + 2 + 1 lane stores:
+// vmaskmovps stores are slow on AMD).
 #ifdef TENSORFORGE_HAVE_X86_KERNELS
 #include <immintrin.h>
 
@@ -15,6 +16,22 @@ namespace {
 // Lanes [0, n) set, n in [0, 8].
 __m256i lane_mask(int64_t n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// Stores lanes [0, n) of x to dst, n < 8.
+void store_lanes(float* dst, __m256 x, int64_t n) {
+    __m128 h = _mm256_castps256_ps128(x);
+    if (n & 4) {
+        _mm_storeu_ps(dst, h);
+        h = _mm256_extractf128_ps(x, 1);
+        dst += 4;
+    }
+    if (n & 2) {
+        _mm_storel_pi(reinterpret_cast<__m64*>(dst), h);
+        h = _mm_movehl_ps(h, h);
+        dst += 2;
+    }
+    if (n & 1) _mm_store_ss(dst, h);
 }
 
 void transpose8(__m256 x[8]) {
@@ -40,7 +57,6 @@ void interleave_rows(const float* a, int64_t lda, int64_t rows, int64_t w, int64
     for (int64_t r0 = 0; r0 < w; r0 += 8) {
         const int64_t width = std::min<int64_t>(8, w - r0);
         const int64_t live = std::clamp<int64_t>(rows - r0, 0, width);
-        const __m256i store_mask = lane_mask(width);
         for (int64_t p0 = 0; p0 < cols; p0 += 8) {
             const int64_t np = std::min<int64_t>(8, cols - p0);
             const __m256i load_mask = lane_mask(np);
@@ -54,7 +70,7 @@ void interleave_rows(const float* a, int64_t lda, int64_t rows, int64_t w, int64
             if (width == 8)
                 for (int64_t k = 0; k < np; ++k) _mm256_storeu_ps(dst + k * w, x[k]);
             else
-                for (int64_t k = 0; k < np; ++k) _mm256_maskstore_ps(dst + k * w, store_mask, x[k]);
+                for (int64_t k = 0; k < np; ++k) store_lanes(dst + k * w, x[k], width);
         }
     }
 }
