@@ -24,7 +24,8 @@
 // end. Work items are handed out dynamically (causal tiles differ in cost). Forward buffers per
 // thread: packed K and V of one problem (S x (E + Ev)), BQ x BK scores and p, a BQ x Ev
 // accumulator; backward: the dQ buffer, otherwise block and tile sized. The per-row max and exp
-// run on the SIMD path chosen at run time (row_ops.h).
+// run on the SIMD path chosen at run time (row_ops.h), and so does the transposing operand
+// packing (pack_ops.h).
 #include <tensorforge/attention.h>
 
 #include <algorithm>
@@ -36,6 +37,7 @@
 #include "../cpu_features.h"
 #include "../gemm/microkernel.h"
 #include "../thread_pool.h"
+#include "pack_ops.h"
 #include "row_ops.h"
 
 namespace tf::cpu {
@@ -64,6 +66,25 @@ AttentionRowOps<float> row_ops<float>() {
 template <>
 AttentionRowOps<double> row_ops<double>() {
     return attention_row_ops_f64_baseline();
+}
+
+template <typename T>
+AttentionInterleaveRows<T> interleave_rows();
+
+template <>
+AttentionInterleaveRows<float> interleave_rows<float>() {
+    switch (active_isa()) {
+#ifdef TENSORFORGE_HAVE_X86_KERNELS
+        case Isa::avx512:
+        case Isa::avx2: return attention_interleave_rows_f32_avx2();
+#endif
+        default: return attention_interleave_rows_f32_baseline();
+    }
+}
+
+template <>
+AttentionInterleaveRows<double> interleave_rows<double>() {
+    return attention_interleave_rows_f64_baseline();
 }
 
 template <typename T>
@@ -119,18 +140,8 @@ int64_t key_end(const AttentionShape& s, bool causal, int64_t i0, int64_t bq) {
 // to the next multiple of mr are zero.
 template <typename T>
 void pack_rows_as_a(const T* a, int64_t lda, int64_t rows, int64_t cols, int64_t mr, T* dst) {
-    for (int64_t sl = 0; sl * mr < rows; ++sl) {
-        T* d = dst + sl * cols * mr;
-        for (int64_t r = 0; r < mr; ++r) {
-            const int64_t i = sl * mr + r;
-            if (i < rows) {
-                const T* src = a + i * lda;
-                for (int64_t p = 0; p < cols; ++p) d[p * mr + r] = src[p];
-            } else {
-                for (int64_t p = 0; p < cols; ++p) d[p * mr + r] = T(0);
-            }
-        }
-    }
+    const AttentionInterleaveRows<T> interleave = interleave_rows<T>();
+    for (int64_t i0 = 0; i0 < rows; i0 += mr) interleave(a + i0 * lda, lda, rows - i0, mr, cols, dst + i0 * cols);
 }
 
 // Packs the transpose of rows [0, rows_pad) of the row-major matrix a (row stride lda, `cols`
@@ -138,17 +149,8 @@ void pack_rows_as_a(const T* a, int64_t lda, int64_t rows, int64_t cols, int64_t
 // (sliver r0 at dst + r0 * cols); rows from `rows` on are zero. K as the B operand of Q K^T.
 template <typename T>
 void pack_transposed_as_b(const T* a, int64_t lda, int64_t rows, int64_t rows_pad, int64_t cols, int64_t nr, T* dst) {
-    for (int64_t r0 = 0; r0 < rows_pad; r0 += nr) {
-        T* d = dst + r0 * cols;
-        for (int64_t c = 0; c < nr; ++c) {
-            if (r0 + c < rows) {
-                const T* src = a + (r0 + c) * lda;
-                for (int64_t p = 0; p < cols; ++p) d[p * nr + c] = src[p];
-            } else {
-                for (int64_t p = 0; p < cols; ++p) d[p * nr + c] = T(0);
-            }
-        }
-    }
+    const AttentionInterleaveRows<T> interleave = interleave_rows<T>();
+    for (int64_t r0 = 0; r0 < rows_pad; r0 += nr) interleave(a + r0 * lda, lda, rows - r0, nr, cols, dst + r0 * cols);
 }
 
 // Packs rows [0, rows_pad) of the row-major matrix a (row stride lda, `cols` columns) as a
