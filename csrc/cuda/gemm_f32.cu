@@ -49,6 +49,7 @@
 
 #include "check.cuh"
 #include "device_props.cuh"
+#include "gemm_grid.cuh"
 #include "launch.cuh"
 
 #include <algorithm>
@@ -232,37 +233,17 @@ __global__ void __launch_bounds__(threads_for<BM, BN>())
     }
 }
 
-#ifndef TF_EMU_MAX_GRID_YZ
-constexpr int64_t kMaxGridYZ = 65535;
-#else
-constexpr int64_t kMaxGridYZ = TF_EMU_MAX_GRID_YZ;  // the CPU emulation shrinks it to test the split
-#endif
-
 template <int BM, int BN, bool TA, bool TB, bool VEC>
 void launch_config(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c,
                    const GemmBatch& batch, cudaStream_t stream) {
     constexpr int BK = 8;
     constexpr int THREADS = threads_for<BM, BN>();
-    const int64_t ntiles = (s.n + BN - 1) / BN;
-    const int64_t mtiles = (s.m + BM - 1) / BM;
-    if (ntiles > 0x7fffffff) throw std::runtime_error("cuda gemm: n = " + std::to_string(s.n) + " is too large");
-    // Grid y (row tiles) and z (batch) are limited to 65535: split into several launches.
-    for (int64_t z0 = 0; z0 < batch.count; z0 += kMaxGridYZ) {
-        const int64_t zn = std::min(kMaxGridYZ, batch.count - z0);
-        for (int64_t t0 = 0; t0 < mtiles; t0 += kMaxGridYZ) {
-            const int64_t tn = std::min(kMaxGridYZ, mtiles - t0);
-            const int64_t row0 = t0 * BM;
-            const int64_t rows = std::min(s.m - row0, tn * BM);
-            const float* a0 = a + z0 * batch.stride_a + (TA ? row0 : row0 * s.lda);
-            const float* b0 = b + z0 * batch.stride_b;
-            float* c0 = c + z0 * batch.stride_c + row0 * s.ldc;
-            dim3 grid(static_cast<unsigned>(ntiles), static_cast<unsigned>(tn), static_cast<unsigned>(zn));
-            auto* kernel = &sgemm_tiled_kernel<BM, BN, BK, TA, TB, VEC>;
-            TF_LAUNCH(kernel, grid, THREADS, stream, rows, s.n, s.k, alpha, a0, s.lda, batch.stride_a, b0, s.ldb,
-                      batch.stride_b, beta, c0, s.ldc, batch.stride_c);
-            TF_CUDA_CHECK_LAUNCH("sgemm_tiled_kernel");
-        }
-    }
+    gemm_grid::for_each_chunk(s, a, b, c, batch, BM, BN, [&](const gemm_grid::Chunk& ch) {
+        auto* kernel = &sgemm_tiled_kernel<BM, BN, BK, TA, TB, VEC>;
+        TF_LAUNCH(kernel, ch.grid, THREADS, stream, ch.rows, s.n, s.k, alpha, ch.a, s.lda, batch.stride_a, ch.b, s.ldb,
+                  batch.stride_b, beta, ch.c, s.ldc, batch.stride_c);
+        TF_CUDA_CHECK_LAUNCH("sgemm_tiled_kernel");
+    });
 }
 
 template <bool TA, bool TB, bool VEC>

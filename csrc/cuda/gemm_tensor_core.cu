@@ -52,6 +52,7 @@
 
 #include "check.cuh"
 #include "device_props.cuh"
+#include "gemm_grid.cuh"
 #include "launch.cuh"
 
 #include <algorithm>
@@ -71,12 +72,6 @@ constexpr int kThreads = 256;         // 8 warps
 constexpr int kWordsPerThread = kBM * kWordsPerRow / kThreads;  // 8, same for B (kBN == kBM)
 constexpr int kWarpRows = 64, kWarpCols = 32;                   // warp tile
 constexpr int kMmaTilesM = kWarpRows / 16, kMmaTilesN = kWarpCols / 8;
-
-#ifndef TF_EMU_MAX_GRID_YZ
-constexpr int64_t kMaxGrid = 65535;
-#else
-constexpr int64_t kMaxGrid = TF_EMU_MAX_GRID_YZ;  // the CPU emulation shrinks it to test the split
-#endif
 
 __device__ __forceinline__ uint32_t float_bits(float x) {
     uint32_t u;
@@ -274,25 +269,12 @@ __global__ void __launch_bounds__(kThreads)
 template <class Op, bool TA, bool TB>
 void launch(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c,
             const GemmBatch& batch, cudaStream_t stream) {
-    const int64_t ntiles = (s.n + kBN - 1) / kBN;
-    const int64_t mtiles = (s.m + kBM - 1) / kBM;
-    if (ntiles > 0x7fffffff) throw std::runtime_error("cuda gemm: n = " + std::to_string(s.n) + " is too large");
-    for (int64_t z0 = 0; z0 < batch.count; z0 += kMaxGrid) {
-        const int64_t zn = std::min(kMaxGrid, batch.count - z0);
-        for (int64_t t0 = 0; t0 < mtiles; t0 += kMaxGrid) {
-            const int64_t tn = std::min(kMaxGrid, mtiles - t0);
-            const int64_t row0 = t0 * kBM;
-            const int64_t rows = std::min(s.m - row0, tn * kBM);
-            const float* a0 = a + z0 * batch.stride_a + (TA ? row0 : row0 * s.lda);
-            const float* b0 = b + z0 * batch.stride_b;
-            float* c0 = c + z0 * batch.stride_c + row0 * s.ldc;
-            dim3 grid(static_cast<unsigned>(ntiles), static_cast<unsigned>(tn), static_cast<unsigned>(zn));
-            auto* kernel = &gemm_tensor_core_kernel<Op, TA, TB>;
-            TF_LAUNCH(kernel, grid, kThreads, stream, rows, s.n, s.k, alpha, a0, s.lda, batch.stride_a, b0, s.ldb,
-                      batch.stride_b, beta, c0, s.ldc, batch.stride_c);
-            TF_CUDA_CHECK_LAUNCH("gemm_tensor_core_kernel");
-        }
-    }
+    gemm_grid::for_each_chunk(s, a, b, c, batch, kBM, kBN, [&](const gemm_grid::Chunk& ch) {
+        auto* kernel = &gemm_tensor_core_kernel<Op, TA, TB>;
+        TF_LAUNCH(kernel, ch.grid, kThreads, stream, ch.rows, s.n, s.k, alpha, ch.a, s.lda, batch.stride_a, ch.b,
+                  s.ldb, batch.stride_b, beta, ch.c, s.ldc, batch.stride_c);
+        TF_CUDA_CHECK_LAUNCH("gemm_tensor_core_kernel");
+    });
 }
 
 template <class Op>
