@@ -13,6 +13,7 @@ import tensorforge as tf
 import tensorforge.nn as nn
 import tensorforge.nn.functional as F
 from tensorforge._backend import xp
+from conftest import REAL_CUDA
 
 
 def host(t):
@@ -476,6 +477,30 @@ def test_clip_grad_norm_on_device(device, rng):
     on(total, device)
     assert float(total) > 1.0
     assert abs(float((p.grad * p.grad).sum().sqrt()) - 1.0) < 1e-4
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, float("inf"), 0.0])
+def test_clip_grad_norm_stays_on_the_device(device, rng, monkeypatch, norm_type):
+    """The same result as on the CPU; on the stand-in also checks that nothing was converted to a host
+    number (on a GPU each conversion is a device synchronisation)."""
+    if device == "cpu":
+        pytest.skip("a device test")
+    grads = [randn(rng, 4, 4) * 10, randn(rng, 3), np.zeros((0, 2), np.float32)]
+    cpu = [nn.Parameter(tf.tensor(g)) for g in grads]
+    dev = [nn.Parameter(tf.tensor(g, device=device)) for g in grads]
+    for p, q, g in zip(cpu, dev, grads):
+        p.grad, q.grad = tf.tensor(g), tf.tensor(g, device=device)
+    expected = nn.utils.clip_grad_norm_(cpu, 2.0, norm_type)
+    with monkeypatch.context() as no_sync:
+        if not REAL_CUDA:
+            for name in ("__float__", "item", "__bool__", "tolist"):
+                no_sync.setattr(type(dev[0]._data), name,
+                                lambda self, *a: pytest.fail("clip_grad_norm_ synchronised the device"))
+        total = nn.utils.clip_grad_norm_(dev, 2.0, norm_type)
+    on(total, device)
+    np.testing.assert_allclose(host(total), expected.numpy(), rtol=1e-5)
+    for p, q in zip(cpu, dev):
+        np.testing.assert_allclose(host(q.grad), p.grad.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_training_loop_on_device(device, rng):
