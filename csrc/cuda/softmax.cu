@@ -1,0 +1,145 @@
+// softmax.cu: softmax and log-softmax over the last dimension, forward and backward, float32.
+//
+// NOT YET RUN ON A GPU. Written and compiled on machines with nvcc and no GPU; its indexing,
+// reductions and barriers are checked by the CPU emulation (emu/emu_softmax_ce.cpp), nothing about
+// it is known on a device until tests/test_cuda_kernels.py and bench/gpu_suite.sh have run on one.
+//
+// What it computes (PyTorch's F.softmax / F.log_softmax with dim=-1), per row r of x:
+//   m = max_j x_j,  s = sum_j exp(x_j - m);
+//   softmax:      y_j = exp(x_j - m) / s,         backward: dx_j = y_j * (dy_j - sum_k dy_k y_k);
+//   log-softmax:  y_j = (x_j - m) - log(s),       backward: dx_j = dy_j - exp(y_j) * sum_k dy_k.
+// The backwards take the forward's output y (not x). A row holding +inf or NaN gives NaN, a row
+// of -inf gives NaN (as PyTorch). Layout: x, y, dy, dx contiguous (rows, cols), row-major.
+//
+// Algorithm and launch shape (row_reduce.cuh): one warp per row (8 rows per 256-thread block) for
+// cols <= 1024, one 512-thread block per row above that. Forward: one pass over the row keeps
+// the online (max, sum of exp) pair per thread, merged by shuffles (and shared memory across the
+// warps of a block); a second pass re-reads x (from L1 / L2: a row is at most 200 KB at C = 50k)
+// and writes y. So 4 bytes of DRAM read and 4 written per element when the row stays in cache,
+// and one exp per element (plus one per new running max). Backward: one pass for the row's dot
+// product (or sum) of dy, a second that writes dx. Runs on the caller's stream, no wait.
+#include <cuda_runtime.h>
+
+#include <tensorforge/cuda_api.h>
+
+#include "check.cuh"
+#include "launch.cuh"
+#include "row_reduce.cuh"
+
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace tf::cuda {
+namespace {
+namespace softmax_detail {
+
+using namespace row_detail;
+
+template <int kRowThreads, bool kLog>
+__global__ void __launch_bounds__(RowShape<kRowThreads>::kThreads)
+    softmax_forward_kernel(int64_t rows, int64_t cols, const float* __restrict__ x, float* __restrict__ y) {
+    using Shape = RowShape<kRowThreads>;
+    const int64_t r = Shape::row();
+    if (r >= rows) return;  // the row's whole warp (or block) leaves together
+    const int lane = Shape::lane();
+    const float* xr = x + r * cols;
+    MaxSum st{-INFINITY, 0.f};
+    for (int64_t j = lane; j < cols; j += kRowThreads) online_add(st, xr[j]);
+    st = row_merge<kRowThreads>(st);
+    float* yr = y + r * cols;
+    if constexpr (kLog) {
+        const float log_sum = log_normalizer(st);
+        for (int64_t j = lane; j < cols; j += kRowThreads) yr[j] = (xr[j] - st.max) - log_sum;
+    } else {
+        const float inv_sum = inv_normalizer(st);
+        for (int64_t j = lane; j < cols; j += kRowThreads) yr[j] = expf(xr[j] - st.max) * inv_sum;
+    }
+}
+
+template <int kRowThreads, bool kLog>
+__global__ void __launch_bounds__(RowShape<kRowThreads>::kThreads)
+    softmax_backward_kernel(int64_t rows, int64_t cols, const float* __restrict__ y, const float* __restrict__ dy,
+                            float* __restrict__ dx) {
+    using Shape = RowShape<kRowThreads>;
+    const int64_t r = Shape::row();
+    if (r >= rows) return;
+    const int lane = Shape::lane();
+    const float* yr = y + r * cols;
+    const float* dyr = dy + r * cols;
+    float part = 0.f;
+    for (int64_t j = lane; j < cols; j += kRowThreads) part += kLog ? dyr[j] : dyr[j] * yr[j];
+    const float total = row_sum<kRowThreads>(part);
+    float* dxr = dx + r * cols;
+    for (int64_t j = lane; j < cols; j += kRowThreads)
+        dxr[j] = kLog ? dyr[j] - expf(yr[j]) * total : yr[j] * (dyr[j] - total);
+}
+
+void check_sizes(int64_t rows, int64_t cols, const char* what) {
+    if (rows < 0 || cols < 0)
+        throw std::runtime_error(std::string(what) + ": negative size (rows=" + std::to_string(rows) +
+                                 ", cols=" + std::to_string(cols) + ")");
+    if (rows > 0x7fffffff)
+        throw std::runtime_error(std::string(what) + ": too many rows (" + std::to_string(rows) + ")");
+}
+
+// The arrays of one call (the forward uses x, y; the backward y_in, dy, dx).
+struct Pointers {
+    const float* x = nullptr;
+    float* y = nullptr;
+    const float* y_in = nullptr;
+    const float* dy = nullptr;
+    float* dx = nullptr;
+};
+
+// One row kernel, by row length: a warp per row up to kMaxWarpRowCols columns, a block per row above.
+template <bool kLog>
+void launch(bool forward, int64_t rows, int64_t cols, cudaStream_t stream, const Pointers& a) {
+    constexpr int kBlock = kBlockRowThreads;
+    const bool warp_rows = cols <= kMaxWarpRowCols;
+    const dim3 grid(warp_rows ? RowShape<32>::blocks(rows) : RowShape<kBlock>::blocks(rows));
+    const int threads = warp_rows ? RowShape<32>::kThreads : RowShape<kBlock>::kThreads;
+    if (forward) {
+        auto* kernel = warp_rows ? &softmax_forward_kernel<32, kLog> : &softmax_forward_kernel<kBlock, kLog>;
+        TF_LAUNCH(kernel, grid, threads, stream, rows, cols, a.x, a.y);
+        TF_CUDA_CHECK_LAUNCH("softmax_forward_kernel");
+    } else {
+        auto* kernel = warp_rows ? &softmax_backward_kernel<32, kLog> : &softmax_backward_kernel<kBlock, kLog>;
+        TF_LAUNCH(kernel, grid, threads, stream, rows, cols, a.y_in, a.dy, a.dx);
+        TF_CUDA_CHECK_LAUNCH("softmax_backward_kernel");
+    }
+}
+
+}  // namespace softmax_detail
+}  // namespace
+
+void softmax_forward(int64_t rows, int64_t cols, bool log, uintptr_t x, uintptr_t y, uintptr_t stream) {
+    namespace d = softmax_detail;
+    d::check_sizes(rows, cols, "cuda softmax_forward");
+    if (rows == 0 || cols == 0) return;
+    require_device();
+    d::Pointers a;
+    a.x = reinterpret_cast<const float*>(x);
+    a.y = reinterpret_cast<float*>(y);
+    auto st = reinterpret_cast<cudaStream_t>(stream);
+    if (log) d::launch<true>(true, rows, cols, st, a);
+    else d::launch<false>(true, rows, cols, st, a);
+}
+
+void softmax_backward(int64_t rows, int64_t cols, bool log, uintptr_t y, uintptr_t dy, uintptr_t dx,
+                      uintptr_t stream) {
+    namespace d = softmax_detail;
+    d::check_sizes(rows, cols, "cuda softmax_backward");
+    if (rows == 0 || cols == 0) return;
+    require_device();
+    d::Pointers a;
+    a.y_in = reinterpret_cast<const float*>(y);
+    a.dy = reinterpret_cast<const float*>(dy);
+    a.dx = reinterpret_cast<float*>(dx);
+    auto st = reinterpret_cast<cudaStream_t>(stream);
+    if (log) d::launch<true>(false, rows, cols, st, a);
+    else d::launch<false>(false, rows, cols, st, a);
+}
+
+}  // namespace tf::cuda
