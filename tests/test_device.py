@@ -638,3 +638,71 @@ def test_layer_norm_and_gelu_run_on_our_cuda_kernels(device, rng, monkeypatch, a
     compare(lambda x: F.gelu(F.layer_norm(x, (7,)), approximate=approximate),
             [randn(rng, 3, 7).astype(np.float64)], device)
     assert calls == []
+
+
+def _count_calls(monkeypatch, names):
+    import tensorforge.cuda as tfc
+
+    calls = []
+    for name in names:
+        real = getattr(tfc, name)
+        monkeypatch.setattr(tfc, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
+    return calls
+
+
+def test_softmax_and_log_softmax_run_on_our_cuda_kernels(device, rng, monkeypatch):
+    """float32 softmax / log_softmax over the last dim on "cuda" go through tensorforge.cuda's kernels
+    (counted here), forward and backward; other dims and float64 compose cupy operations instead."""
+    if device == "cpu":
+        pytest.skip("routing to the CUDA kernels")
+    calls = _count_calls(monkeypatch, ("softmax_forward", "softmax_backward"))
+    compare(lambda x: F.softmax(x, dim=-1), [randn(rng, 3, 5, 7)], device)
+    assert calls == ["softmax_forward", "softmax_backward"]
+    calls.clear()
+    compare(lambda x: F.log_softmax(x, dim=1) * 2, [randn(rng, 4, 33)], device)
+    compare(lambda x: x.softmax(0), [randn(rng, 1)], device)
+    assert calls == ["softmax_forward", "softmax_backward"] * 2
+    calls.clear()
+    compare(lambda x: F.softmax(x, dim=0), [randn(rng, 4, 3)], device)  # not the last dim
+    compare(lambda x: F.log_softmax(x, dim=-1), [randn(rng, 4, 3).astype(np.float64)], device)
+    assert calls == []
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_runs_on_our_cuda_kernel(device, rng, monkeypatch, reduction):
+    """float32 cross_entropy with class indices on "cuda" is one fused kernel forward and one backward
+    (counted here) and matches the CPU with class weights, ignore_index and label_smoothing."""
+    if device == "cpu":
+        pytest.skip("routing to the CUDA kernel")
+    calls = _count_calls(monkeypatch, ("cross_entropy_forward", "cross_entropy_backward"))
+    x, t = randn(rng, 7, 5), rng.integers(0, 5, 7)
+    t[2] = -100
+    w = rng.uniform(0.5, 2.0, 5).astype(np.float32)
+    compare(lambda x, t: F.cross_entropy(x, t, reduction=reduction), [x, t], device)
+    compare(lambda x, t: F.cross_entropy(x, t, weight=tf.tensor(w, device=x.device), reduction=reduction,
+                                         label_smoothing=0.2), [x, t], device)
+    t3 = np.where(t == 3, 3, t)
+    compare(lambda x, t: F.cross_entropy(x, t, ignore_index=3, reduction=reduction, label_smoothing=0.1),
+            [x, t3 % 5], device)
+    assert calls == ["cross_entropy_forward", "cross_entropy_backward"] * 3
+    calls.clear()
+    compare(lambda x, t: F.cross_entropy(x, t, reduction=reduction), [x.astype(np.float64), t], device)
+    probs = rng.dirichlet(np.ones(3), (2, 4)).transpose(0, 2, 1).astype(np.float32)  # (2, 3, 4), classes in dim 1
+    compare(lambda x: nn.CrossEntropyLoss(reduction=reduction)(x, tf.tensor(probs, device=x.device)),
+            [randn(rng, 2, 3, 4)], device)  # probability targets, (N, C, d) input
+    assert calls == []
+
+
+@pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")  # 0 / 0 for 'mean', on purpose
+def test_cross_entropy_cuda_edge_cases(device, rng):
+    """Every row ignored gives nan for 'mean' (0 / 0) and zero gradients, as on the CPU and in PyTorch;
+    an out-of-range target is an IndexError naming it."""
+    x, t = randn(rng, 4, 6), np.full(4, -100)
+    for reduction in ("mean", "sum"):
+        xs = leaf(x, device)
+        loss = F.cross_entropy(xs, tf.tensor(t, device=device), reduction=reduction)
+        assert np.isnan(loss.item()) == (reduction == "mean")
+        loss.backward()
+        np.testing.assert_array_equal(host(xs.grad), 0)
+    with pytest.raises(IndexError, match="target 6 is out of bounds for 6 classes"):
+        F.cross_entropy(leaf(x, device), tf.tensor(np.array([0, 6, 1, 2]), device=device))
