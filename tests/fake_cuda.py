@@ -312,6 +312,7 @@ def cross_entropy_forward(input, target, weight=None, ignore_index=-100, label_s
     log_sum = np.log(np.exp(X - m).sum(1, keepdims=True))
     loss = (coef * ((m + log_sum) - X)).sum(1)
     stats = np.concatenate([m, log_sum], axis=1)
+    loss[bad], stats[bad] = np.nan, np.nan  # the kernel's rows with an out-of-range target
     return tuple(fake_cupy.ndarray(a.astype(np.float32)) for a in (loss, stats, row_w))
 
 
