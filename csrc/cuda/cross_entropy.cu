@@ -32,8 +32,9 @@
 // row_weight float32 (rows,); stats float32 (rows, 2); grad float32 (rows,) or one value.
 //
 // Launch shape (row_reduce.cuh): one warp per row (8 rows per block) for C <= 1024, one
-// 512-thread block per row above. Forward: one pass (online max / sum of exp, and with smoothing
-// the weighted sums), reductions by shuffles, thread 0 of the row writes. Backward: one pass that
+// 512-thread block per row above. Forward: row_stats (one DRAM read of the row: a block row in one
+// online pass, a warp row in a max pass plus a sum pass from L1) with the smoothing sums taken in
+// the reading pass, reductions by shuffles, thread 0 of the row writes. Backward: one pass that
 // reads x and writes dx (plus, with smoothing and weights, one pass over w for W). Runs on the
 // caller's stream and returns without waiting.
 #include <cuda_runtime.h>
@@ -89,18 +90,14 @@ __global__ void __launch_bounds__(RowShape<kRowThreads>::kThreads)
         ref = xr[0];
         if (!(fabsf(ref) < INFINITY)) ref = 0.f;  // +-inf or NaN
     }
-    MaxSum st{-INFINITY, 0.f};
     float wx = 0.f, wsum = 0.f;  // sum_c w_c (x_c - ref), sum_c w_c: smoothing only
-    for (int64_t c = lane; c < p.classes; c += kRowThreads) {
-        const float v = xr[c];
-        online_add(st, v);
+    const MaxSum st = row_stats<kRowThreads>(xr, p.classes, lane, [&](int64_t c, float v) {
         if (smooth) {
             const float w = p.weight ? p.weight[c] : 1.f;
             wx += w * (v - ref);
             wsum += w;
         }
-    }
-    st = row_merge<kRowThreads>(st);
+    });
     if (smooth) {
         wx = row_sum<kRowThreads>(wx);
         wsum = row_sum<kRowThreads>(wsum);

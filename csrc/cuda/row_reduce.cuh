@@ -11,9 +11,15 @@
 //
 // Reductions end with every thread of the row holding the same total: warp shuffles (xor
 // butterfly), then, for a block, the 16 warp results meet in shared memory and every thread
-// combines them in the same order. The online log-sum-exp pair (MaxSum) is Milakov and
-// Gimelshein's "online normalizer": sum = sum_j exp(x_j - max) kept while max grows, merged as
-//   max = max(a.max, b.max),  sum = a.sum * exp(a.max - max) + b.sum * exp(b.max - max).
+// combines them in the same order.
+//
+// row_stats gives a row's max and sum_j exp(x_j - max). A warp row (at most 4 KB, in L1 after its
+// first read) takes two cheap passes: the max, then the sum, each reduced by 5 shuffles. A block
+// row (up to hundreds of KB: a second read would come from L2 or DRAM) takes one pass with the
+// online log-sum-exp pair (MaxSum; Milakov and Gimelshein's "online normalizer"): sum_j exp(x_j -
+// max) kept while max grows, and partial pairs merged as
+//   max = max(a.max, b.max),  sum = a.sum * exp(a.max - max) + b.sum * exp(b.max - max),
+// which costs two exps per merge (shuffle level) but no second pass.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -66,6 +72,12 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+    return v;
+}
+
 __device__ __forceinline__ MaxSum warp_merge(MaxSum v) {
 #pragma unroll
     for (int offset = 16; offset > 0; offset /= 2) {
@@ -115,6 +127,34 @@ __device__ __forceinline__ MaxSum row_merge(MaxSum v) {
         for (int i = 1; i < kWarps; ++i) total = merge(total, MaxSum{part_max[i], part_sum[i]});
         __syncthreads();
         return total;
+    }
+}
+
+// The max and sum_j exp(x_j - max) of the row xr (cols floats) for every thread of the row, which
+// must all call it; `visit(j, x_j)` sees each element once, in the pass that reads it from memory.
+// fmaxf skips NaN, but a NaN element makes the sum NaN either way (and so the row's results).
+template <int kRowThreads, class Visit>
+__device__ __forceinline__ MaxSum row_stats(const float* xr, int64_t cols, int lane, Visit&& visit) {
+    if constexpr (kRowThreads == 32) {
+        float m = -INFINITY;
+        for (int64_t j = lane; j < cols; j += 32) {
+            const float v = xr[j];
+            visit(j, v);
+            m = fmaxf(m, v);
+        }
+        m = warp_max(m);
+        float s = 0.f;
+        if (m != -INFINITY)  // a row of -inf sums to 0 (exp(-inf - -inf) would be NaN)
+            for (int64_t j = lane; j < cols; j += 32) s += expf(xr[j] - m);
+        return {m, warp_sum(s)};
+    } else {
+        MaxSum st{-INFINITY, 0.f};
+        for (int64_t j = lane; j < cols; j += kRowThreads) {
+            const float v = xr[j];
+            visit(j, v);
+            online_add(st, v);
+        }
+        return row_merge<kRowThreads>(st);
     }
 }
 

@@ -12,12 +12,15 @@
 // of -inf gives NaN (as PyTorch). Layout: x, y, dy, dx contiguous (rows, cols), row-major.
 //
 // Algorithm and launch shape (row_reduce.cuh): one warp per row (8 rows per 256-thread block) for
-// cols <= 1024, one 512-thread block per row above that. Forward: one pass over the row keeps
-// the online (max, sum of exp) pair per thread, merged by shuffles (and shared memory across the
-// warps of a block); a second pass re-reads x (from L1 / L2: a row is at most 200 KB at C = 50k)
-// and writes y. So 4 bytes of DRAM read and 4 written per element when the row stays in cache,
-// and one exp per element (plus one per new running max). Backward: one pass for the row's dot
-// product (or sum) of dy, a second that writes dx. Runs on the caller's stream, no wait.
+// cols <= 1024, one 512-thread block per row above that. Forward: the row's max and sum of
+// exp(x - max) (row_stats: a warp row takes a max pass and a sum pass, the second from L1; a
+// block row one pass with the online (max, sum) pair per thread, merged by shuffles and shared
+// memory), then a last pass re-reads x and writes y. DRAM traffic is 4 bytes read and 4 written
+// per element when the re-read hits cache: always for warp rows (4 KB), in L2 for block rows
+// while the rows in flight fit (at C = 50257 a row is 200 KB; 132 SMs x 4 blocks of 512 threads
+// is ~100 MB, more than an H100's L2, so part of the re-read may come from DRAM: unmeasured).
+// Backward: one pass for the row's dot product (or sum) of dy, a second that writes dx.
+// Runs on the caller's stream, no wait.
 #include <cuda_runtime.h>
 
 #include <tensorforge/cuda_api.h>
@@ -45,9 +48,7 @@ __global__ void __launch_bounds__(RowShape<kRowThreads>::kThreads)
     if (r >= rows) return;  // the row's whole warp (or block) leaves together
     const int lane = Shape::lane();
     const float* xr = x + r * cols;
-    MaxSum st{-INFINITY, 0.f};
-    for (int64_t j = lane; j < cols; j += kRowThreads) online_add(st, xr[j]);
-    st = row_merge<kRowThreads>(st);
+    const MaxSum st = row_stats<kRowThreads>(xr, cols, lane, [](int64_t, float) {});
     float* yr = y + r * cols;
     if constexpr (kLog) {
         const float log_sum = log_normalizer(st);
