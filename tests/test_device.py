@@ -668,6 +668,21 @@ def test_softmax_and_log_softmax_run_on_our_cuda_kernels(device, rng, monkeypatc
     assert calls == []
 
 
+def test_softmax_double_backward_on_cuda(device, rng):
+    """With create_graph the softmax backward is recorded in Tensor ops (the kernel's backward is not
+    differentiable), so second derivatives through softmax / log_softmax still match the CPU."""
+    def grad_of(fn):
+        def first_derivative(x):
+            (gx,) = tf.autograd.grad((fn(x) ** 3).sum(), x, create_graph=True)
+            assert gx.requires_grad, "the recorded backward lost its graph"
+            return gx
+
+        return first_derivative
+
+    compare(grad_of(lambda x: F.softmax(x, dim=-1)), [randn(rng, 3, 6)], device, rtol=1e-4, atol=1e-5)
+    compare(grad_of(lambda x: F.log_softmax(x, dim=-1)), [randn(rng, 2, 9)], device, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_cross_entropy_runs_on_our_cuda_kernel(device, rng, monkeypatch, reduction):
     """float32 cross_entropy with class indices on "cuda" is one fused kernel forward and one backward
