@@ -15,9 +15,8 @@
 // The forward also writes the row's max m_r and log-normaliser log sum_c exp(x_c - m_r) as stats_r
 // (two floats; lse = their sum) for the backward, which takes softmax_rc = exp((x_rc - m_r) - log_sum_r):
 // from lse alone, exp(x - lse) would lose precision when the logits are large (|lse| ~ 1e4 has an
-// ulp of 1e-3). And it writes row_weight_r = wt (0 when ignored): the
-// caller's 'mean' divides the summed loss by sum_r row_weight_r (PyTorch's divisor for both the
-// target and the smoothing term). The backward writes, with g_r = grad[r * grad_stride]
+// ulp of 1e-3). And it writes row_weight_r = wt (0 when ignored): the caller's 'mean' divides the
+// summed loss by sum_r row_weight_r (PyTorch's divisor for both the target and the smoothing term). The backward writes, with g_r = grad[r * grad_stride]
 // (grad_stride 0 broadcasts one value: 'sum', or 'mean' with the divisor folded in):
 //   dx_rc = g_r * (softmax_rc * S_r - coef_rc),   coef_rc = (1 - e) * wt * [c == t] + (e / C) * w_c,
 //   S_r = sum_c coef_rc = (1 - e) * wt + (e / C) * W;

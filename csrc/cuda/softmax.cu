@@ -19,7 +19,8 @@
 // per element when the re-read hits cache: always for warp rows (4 KB), in L2 for block rows
 // while the rows in flight fit (at C = 50257 a row is 200 KB; 132 SMs x 4 blocks of 512 threads
 // is ~100 MB, more than an H100's L2, so part of the re-read may come from DRAM: unmeasured).
-// Backward: one pass for the row's dot product (or sum) of dy, a second that writes dx.
+// Backward: one pass for the row's dot product (or sum) of dy, a second that re-reads y and dy
+// (from cache while they stay there) and writes dx.
 // Runs on the caller's stream, no wait.
 #include <cuda_runtime.h>
 
