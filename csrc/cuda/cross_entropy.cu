@@ -141,11 +141,11 @@ __global__ void __launch_bounds__(RowShape<kRowThreads>::kThreads)
     const float g = grad[r * grad_stride];
     const float row_max = stats[2 * r], log_sum = stats[2 * r + 1];
     const float* xr = p.x + r * p.classes;
-    for (int64_t c = lane; c < p.classes; c += kRowThreads) {
+    for_each_col<kRowThreads>(p.classes, lane, [xr](int64_t c) { return xr[c]; }, [&](int64_t c, float v) {
         float coef = e_over_c * (p.weight ? p.weight[c] : 1.f);
         if (c == t) coef += target_coef;
-        dxr[c] = g * (expf((xr[c] - row_max) - log_sum) * coef_sum - coef);
-    }
+        dxr[c] = g * (expf((v - row_max) - log_sum) * coef_sum - coef);
+    });
 }
 
 void check_args(const CrossEntropyArgs& a, const char* what) {

@@ -45,6 +45,31 @@ struct RowShape {
     static unsigned blocks(int64_t rows) { return static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock); }
 };
 
+// Calls use(j, load(j)) for the row's columns j = lane, lane + kRowThreads, ... < cols, in that
+// order, issuing kUnroll (predicated) loads before using any of them: a memory-bound row needs
+// several loads in flight per thread to cover DRAM latency, and a loop that uses each value as it
+// arrives keeps one. `use` appears once (no separate tail loop), so its lambda inlines: with a
+// tail copy ptxas kept a call in the block-row cross-entropy forward and spilled around it.
+template <int kRowThreads, class Load, class Use>
+__device__ __forceinline__ void for_each_col(int64_t cols, int lane, Load&& load, Use&& use) {
+    constexpr int kUnroll = 4;
+    using Value = decltype(load(int64_t{0}));
+    for (int64_t j0 = lane; j0 < cols; j0 += kUnroll * kRowThreads) {
+        Value v[kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u)
+            if (j0 + u * kRowThreads < cols) v[u] = load(j0 + u * kRowThreads);
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u)
+            if (j0 + u * kRowThreads < cols) use(j0 + u * kRowThreads, v[u]);
+    }
+}
+
+// Two floats loaded together (y and dy in the softmax backward).
+struct Pair {
+    float a, b;
+};
+
 // Running max of a set of values and the sum of exp(value - max); empty: {-inf, 0}.
 struct MaxSum {
     float max;
@@ -135,25 +160,24 @@ __device__ __forceinline__ MaxSum row_merge(MaxSum v) {
 // fmaxf skips NaN, but a NaN element makes the sum NaN either way (and so the row's results).
 template <int kRowThreads, class Visit>
 __device__ __forceinline__ MaxSum row_stats(const float* xr, int64_t cols, int lane, Visit&& visit) {
+    const auto load = [xr](int64_t j) { return xr[j]; };
     if constexpr (kRowThreads == 32) {
         float m = -INFINITY;
-        for (int64_t j = lane; j < cols; j += 32) {
-            const float v = xr[j];
+        for_each_col<32>(cols, lane, load, [&](int64_t j, float v) {
             visit(j, v);
             m = fmaxf(m, v);
-        }
+        });
         m = warp_max(m);
         float s = 0.f;
         if (m != -INFINITY)  // a row of -inf sums to 0 (exp(-inf - -inf) would be NaN)
-            for (int64_t j = lane; j < cols; j += 32) s += expf(xr[j] - m);
+            for_each_col<32>(cols, lane, load, [&](int64_t, float v) { s += expf(v - m); });
         return {m, warp_sum(s)};
     } else {
         MaxSum st{-INFINITY, 0.f};
-        for (int64_t j = lane; j < cols; j += kRowThreads) {
-            const float v = xr[j];
+        for_each_col<kRowThreads>(cols, lane, load, [&](int64_t j, float v) {
             visit(j, v);
             online_add(st, v);
-        }
+        });
         return row_merge<kRowThreads>(st);
     }
 }

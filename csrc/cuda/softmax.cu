@@ -51,12 +51,13 @@ __global__ void __launch_bounds__(RowShape<kRowThreads>::kThreads)
     const float* xr = x + r * cols;
     const MaxSum st = row_stats<kRowThreads>(xr, cols, lane, [](int64_t, float) {});
     float* yr = y + r * cols;
+    const auto load = [xr](int64_t j) { return xr[j]; };
     if constexpr (kLog) {
         const float log_sum = log_normalizer(st);
-        for (int64_t j = lane; j < cols; j += kRowThreads) yr[j] = (xr[j] - st.max) - log_sum;
+        for_each_col<kRowThreads>(cols, lane, load, [&](int64_t j, float v) { yr[j] = (v - st.max) - log_sum; });
     } else {
         const float inv_sum = inv_normalizer(st);
-        for (int64_t j = lane; j < cols; j += kRowThreads) yr[j] = expf(xr[j] - st.max) * inv_sum;
+        for_each_col<kRowThreads>(cols, lane, load, [&](int64_t j, float v) { yr[j] = expf(v - st.max) * inv_sum; });
     }
 }
 
@@ -70,12 +71,18 @@ __global__ void __launch_bounds__(RowShape<kRowThreads>::kThreads)
     const int lane = Shape::lane();
     const float* yr = y + r * cols;
     const float* dyr = dy + r * cols;
+    const auto load = [yr, dyr](int64_t j) { return Pair{yr[j], dyr[j]}; };  // (y, dy)
     float part = 0.f;
-    for (int64_t j = lane; j < cols; j += kRowThreads) part += kLog ? dyr[j] : dyr[j] * yr[j];
+    if constexpr (kLog)
+        for_each_col<kRowThreads>(cols, lane, [dyr](int64_t j) { return dyr[j]; },
+                                  [&](int64_t, float g) { part += g; });
+    else
+        for_each_col<kRowThreads>(cols, lane, load, [&](int64_t, Pair v) { part += v.b * v.a; });
     const float total = row_sum<kRowThreads>(part);
     float* dxr = dx + r * cols;
-    for (int64_t j = lane; j < cols; j += kRowThreads)
-        dxr[j] = kLog ? dyr[j] - expf(yr[j]) * total : yr[j] * (dyr[j] - total);
+    for_each_col<kRowThreads>(cols, lane, load, [&](int64_t j, Pair v) {
+        dxr[j] = kLog ? v.b - expf(v.a) * total : v.a * (v.b - total);
+    });
 }
 
 void check_sizes(int64_t rows, int64_t cols, const char* what) {
