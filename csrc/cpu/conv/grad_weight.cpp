@@ -92,15 +92,17 @@ void multiply(const Plan& pl, const RowsMicrokernel<T>& uk, const T* a, int64_t 
                 for (int64_t d = 0; d < len; ++d) padded[r * len + d] = r < live_rows ? arows[r * lda + d] : T(0);
             arows = padded, ld = len;
         }
+        const T* rows[12];
+        for (int r = 0; r < pl.mr; ++r) rows[r] = arows + r * ld;
         for (int64_t sl = 0; sl < pl.nsl(); ++sl) {
             const T* bsl = packed + sl * len * pl.nr;
             T* c = acc + ir * n + sl * pl.nr;
             const int64_t live_cols = std::min<int64_t>(pl.nr, n - sl * pl.nr);
             if (live_rows == pl.mr && live_cols == pl.nr) {
-                uk.run(len, arows, ld, bsl, c, n, !first);
+                uk.run(1, len, 0, rows, bsl, c, n, !first);
                 continue;
             }
-            uk.run(len, arows, ld, bsl, tile, pl.nr, false);
+            uk.run(1, len, 0, rows, bsl, tile, pl.nr, false);
             for (int64_t r = 0; r < live_rows; ++r)
                 for (int64_t j = 0; j < live_cols; ++j)
                     c[r * n + j] = first ? tile[r * pl.nr + j] : c[r * n + j] + tile[r * pl.nr + j];

@@ -1,0 +1,164 @@
+// conv2d forward with stride 1 as a direct convolution on a padded grid, no im2col.
+//
+// Each image's input planes are copied, zero-padded, into a grid of Hp = oh + (kh-1)*dil_h rows
+// of Wp = ow + (kw-1)*dil_w values (grid_conv.h), so that output pixel (i, j) reads grid position
+// (i + p*dil_h) * Wp + j + q*dil_w for tap (p, q): for a run of consecutive output pixels of one
+// row, every (channel, tap) reads consecutive values. Each output row is split evenly into tiles
+// of at most the microkernel's rows (26 -> 13 + 13 on AVX-512); the grid microkernel
+// (grid_microkernel.h) computes a tile's pixels x NR output channels, broadcasting the input from
+// the grid in place against weights packed once per call into NR-channel slivers
+// ([sliver][c][tap][NR], zero past the last channel). A work chunk (one sliver, up to
+// CHUNK_TILES tiles) runs K in blocks of input planes whose weights fit L1, accumulating in an
+// L2-resident C block ([tile][pixel][channel]), then writes y (NCHW) channel by channel + bias.
+// Threads take whole images when the batch splits evenly over them (each with its own grid);
+// otherwise images run in turn with the grid fill and the chunks split over the pool.
+// Layout: x NCHW, w OIHW, y NCHW.
+#include "grid_conv.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "../thread_pool.h"
+#include "conv_scratch.h"
+#include "grid_microkernel.h"
+
+namespace tf::cpu {
+namespace {
+
+constexpr int64_t CHUNK_TILES = 64;         // tiles per work chunk (a C block of 64 x 14 x 32 floats: L2)
+constexpr int64_t WEIGHT_BLOCK = 16 * 1024;  // bytes of packed weights per K block (L1)
+
+struct Grid : ConvGrid {
+    int64_t ow, per_row, mr;   // tiles per output row, at most mr pixels each (ow split evenly)
+    int64_t tiles, slivers, chunks;  // chunks: of CHUNK_TILES tiles per sliver
+    int64_t planes_per_block;        // input planes per K block (their weights fill about WEIGHT_BLOCK bytes)
+    std::vector<int64_t> taps;       // grid offset of each kernel tap
+
+    Grid(const Conv2dShape& s, int max_rows, int nr, size_t elem)
+        : ConvGrid(s), ow(s.ow), per_row((s.ow + max_rows - 1) / max_rows), mr((s.ow + per_row - 1) / per_row), tiles(s.oh * per_row),
+          slivers((s.c_out + nr - 1) / nr), chunks((tiles + CHUNK_TILES - 1) / CHUNK_TILES) {
+        const int64_t per_plane = s.kh * s.kw * nr * int64_t(elem);
+        const int64_t blocks = (s.c_in * per_plane + WEIGHT_BLOCK - 1) / WEIGHT_BLOCK;
+        planes_per_block = (s.c_in + blocks - 1) / blocks;
+        for (int64_t p = 0; p < s.kh; ++p)
+            for (int64_t q = 0; q < s.kw; ++q) taps.push_back(p * s.dil_h * wp + q * s.dil_w);
+    }
+    int64_t size(const Conv2dShape& s) const { return s.c_in * plane; }
+    // Output columns [j0, j1) of tile t (in output row t / per_row).
+    void columns(int64_t t, int64_t& j0, int64_t& j1) const {
+        const int64_t k = t % per_row;
+        j0 = k * ow / per_row, j1 = (k + 1) * ow / per_row;
+    }
+};
+
+// w (OIHW) into NR-channel slivers [sliver][c][tap][NR], zero past the last output channel.
+template <typename T>
+void pack_weights(const Conv2dShape& s, const Grid& gd, int nr, const T* w, T* packed) {
+    const int64_t k = s.c_in * s.kh * s.kw;
+    parallel_for(gd.slivers, 1, [&](int64_t s0, int64_t s1) {
+        for (int64_t sl = s0; sl < s1; ++sl)
+            for (int64_t kk = 0; kk < k; ++kk) {
+                T* dst = packed + (sl * k + kk) * nr;
+                for (int j = 0; j < nr; ++j) {
+                    const int64_t o = sl * nr + j;
+                    dst[j] = o < s.c_out ? w[o * k + kk] : T(0);
+                }
+            }
+    });
+}
+
+// Chunk `chunk` of one image (sliver chunk / chunks, up to CHUNK_TILES tiles): the tiles accumulate
+// over blocks of input planes in an L2-resident C block (the weights of one block stay in L1
+// across the chunk's tiles), which then goes into yb (+ bias), channel by channel.
+template <typename T>
+void run_chunk(const Conv2dShape& s, const Grid& gd, const GridMicrokernel<T>& uk, const T* gp, const T* packed,
+               const T* bias, T* yb, int64_t chunk) {
+    const int64_t sl = chunk / gd.chunks, t0 = (chunk % gd.chunks) * CHUNK_TILES;
+    const int64_t t1 = std::min(gd.tiles, t0 + CHUNK_TILES), ntaps = int64_t(gd.taps.size());
+    const int64_t tile_size = gd.mr * uk.nr;
+    T* cblock = conv_scratch<32, T>(size_t(CHUNK_TILES * tile_size));
+    const T* wsl = packed + sl * s.c_in * ntaps * uk.nr;
+    for (int64_t c0 = 0; c0 < s.c_in; c0 += gd.planes_per_block) {
+        const int64_t planes = std::min(gd.planes_per_block, s.c_in - c0);
+        for (int64_t t = t0; t < t1; ++t) {
+            int64_t j0, j1;
+            gd.columns(t, j0, j1);
+            uk.run(int(j1 - j0), gp + c0 * gd.plane + t / gd.per_row * gd.wp + j0, gd.plane, planes,
+                   gd.taps.data(), ntaps, wsl + c0 * ntaps * uk.nr, cblock + (t - t0) * tile_size, uk.nr, c0 > 0);
+        }
+    }
+    const int64_t ohw = s.oh * s.ow, live = std::min<int64_t>(uk.nr, s.c_out - sl * uk.nr);
+    for (int64_t c = 0; c < live; ++c) {
+        const int64_t o = sl * uk.nr + c;
+        T* plane = yb + o * ohw;
+        const T v = bias ? bias[o] : T(0);
+        for (int64_t t = t0; t < t1; ++t) {
+            int64_t j0, j1;
+            gd.columns(t, j0, j1);
+            const T* src = cblock + (t - t0) * tile_size + c;
+            T* dst = plane + t / gd.per_row * s.ow + j0;
+            for (int64_t r = 0; r < j1 - j0; ++r) dst[r] = src[r * uk.nr] + v;
+        }
+    }
+}
+
+bool split_images(int64_t n, int threads) { return threads > 1 && (n % threads == 0 || n >= 2 * threads); }
+
+}  // namespace
+
+template <typename T>
+void fill_conv_grid(const Conv2dShape& s, const ConvGrid& g, const T* xb, int64_t c0, int64_t c1, T* dst) {
+    const int64_t v0 = std::min(g.wp, s.pad_w), v1 = std::max(v0, std::min(g.wp, s.w + s.pad_w));
+    for (int64_t c = c0; c < c1; ++c) {
+        T* row = dst + c * g.plane;
+        const T* src = xb + c * s.h * s.w;
+        for (int64_t u = 0; u < g.hp; ++u, row += g.wp) {
+            const int64_t r = u - s.pad_h;
+            if (r < 0 || r >= s.h) {
+                std::fill(row, row + g.wp, T(0));
+                continue;
+            }
+            std::fill(row, row + v0, T(0));
+            std::copy(src + r * s.w + v0 - s.pad_w, src + r * s.w + v1 - s.pad_w, row + v0);
+            std::fill(row + v1, row + g.wp, T(0));
+        }
+    }
+}
+
+bool grid_conv_applies(const Conv2dShape& s) {
+    return s.stride_h == 1 && s.stride_w == 1 && s.groups == 1;
+}
+
+template <typename T>
+void conv2d_grid_forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+    const GridMicrokernel<T> uk = grid_microkernel(T(0));
+    const Grid gd(s, uk.max_rows, uk.nr, sizeof(T));
+    T* packed = conv_scratch<31, T>(size_t(gd.slivers * uk.nr * s.c_in * s.kh * s.kw));
+    pack_weights(s, gd, uk.nr, w, packed);
+    const int64_t units = gd.slivers * gd.chunks, xsize = s.c_in * s.h * s.w, ysize = s.c_out * s.oh * s.ow;
+    const int threads = get_num_threads();
+    if (split_images(s.n, threads)) {
+        parallel_run(threads, [&](int tid, int nt) {
+            T* gp = conv_scratch<30, T>(size_t(gd.size(s)));
+            for (int64_t b = s.n * tid / nt; b < s.n * (tid + 1) / nt; ++b) {
+                fill_conv_grid(s, gd, x + b * xsize, 0, s.c_in, gp);
+                for (int64_t u = 0; u < units; ++u) run_chunk(s, gd, uk, gp, packed, bias, y + b * ysize, u);
+            }
+        });
+        return;
+    }
+    T* gp = conv_scratch<30, T>(size_t(gd.size(s)));
+    for (int64_t b = 0; b < s.n; ++b) {
+        parallel_for(s.c_in, 8, [&](int64_t c0, int64_t c1) { fill_conv_grid(s, gd, x + b * xsize, c0, c1, gp); });
+        parallel_for(units, 1, [&](int64_t u0, int64_t u1) {
+            for (int64_t u = u0; u < u1; ++u) run_chunk(s, gd, uk, gp, packed, bias, y + b * ysize, u);
+        });
+    }
+}
+
+template void fill_conv_grid<float>(const Conv2dShape&, const ConvGrid&, const float*, int64_t, int64_t, float*);
+template void fill_conv_grid<double>(const Conv2dShape&, const ConvGrid&, const double*, int64_t, int64_t, double*);
+template void conv2d_grid_forward<float>(const Conv2dShape&, const float*, const float*, const float*, float*);
+template void conv2d_grid_forward<double>(const Conv2dShape&, const double*, const double*, const double*, double*);
+
+}  // namespace tf::cpu
