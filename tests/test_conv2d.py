@@ -43,6 +43,7 @@ CASES = [
     # slivers, accumulator rows padded to the tile, in-place and copied grids, one image on 2 threads
     (2, 40, 31, 30, 37, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),     # 3 tiles per row, 93 tiles, 37 channels
     (1, 13, 20, 17, 70, (3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),     # input is the grid; K = 117
+    (1, 128, 12, 11, 5, (9, 9), (1, 1), ((4, 4), (4, 4)), (1, 1), 1),     # 0.6-1.3 MB of weights: K blocks
     (3, 7, 15, 16, 5, (3, 5), (1, 1), ((2, 2), (1, 3)), (2, 1), 1),       # dilation, asymmetric padding
     (2, 33, 9, 29, 12, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),      # 1x1: grad-input on the grid
     # c_in/groups == 1: the direct path (direct_conv.cpp) for forward and grad-weight
