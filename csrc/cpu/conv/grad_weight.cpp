@@ -20,6 +20,7 @@
 
 #include "../thread_pool.h"
 #include "conv_scratch.h"
+#include "pack_transposed.h"
 #include "rows_microkernel.h"
 #include "tap_run.h"
 
@@ -59,21 +60,6 @@ void im2col_block(const Conv2dShape& s, const T* xb, int64_t row0, int64_t rows,
 // vector FMAs per pixel each, padding included) plus about one cycle per packed value.
 double operand_cost(int64_t m, int64_t n, int mr, int nr) {
     return double((m + mr - 1) / mr) * double((n + nr - 1) / nr) * mr * nr / 16.0 + double(n);
-}
-
-// rows (count x len, row r at src + r * ld) as NR-wide packed slivers [sl][d][lane] = row sl*NR + lane
-// (sliver sl at dst + sl * sliver_stride), zero lanes past the last row.
-template <typename T>
-void pack_transposed(const T* src, int64_t ld, int64_t count, int64_t len, int nr, int64_t sliver_stride, T* dst) {
-    for (int64_t sl = 0; sl * nr < count; ++sl, dst += sliver_stride)
-        for (int64_t lane = 0; lane < nr; ++lane) {
-            const int64_t r = sl * nr + lane;
-            if (r >= count) {
-                for (int64_t d = 0; d < len; ++d) dst[d * nr + lane] = T(0);
-                continue;
-            }
-            for (int64_t d = 0; d < len; ++d) dst[d * nr + lane] = src[r * ld + d];
-        }
 }
 
 // acc (m x n, row stride n) += or = A (m x len: rows in place, stride lda) @ packed (len x n slivers).

@@ -19,6 +19,7 @@
 #include "../thread_pool.h"
 #include "conv_scratch.h"
 #include "grid_conv.h"
+#include "pack_transposed.h"
 #include "rows_microkernel.h"
 
 namespace tf::cpu {
@@ -31,22 +32,6 @@ struct Plan {
     int64_t rows_per_item, items_per_image, items;
     std::vector<int64_t> offset;  // grid offset of each of the kp rows (padding rows repeat row 0)
 };
-
-// dy rows of image b for output rows [i0, i1) as NR-wide packed slivers [sl][pixel][lane].
-template <typename T>
-void pack_dy(const Conv2dShape& s, const Plan& pl, int nr, const T* dyb, int64_t i0, int64_t i1, T* dst) {
-    const int64_t p = s.oh * s.ow, len = (i1 - i0) * s.ow;
-    const T* src = dyb + i0 * s.ow;
-    for (int64_t sl = 0; sl * nr < pl.np; ++sl, dst += len * nr)
-        for (int64_t lane = 0; lane < nr; ++lane) {
-            const int64_t o = sl * nr + lane;
-            if (o >= pl.o) {
-                for (int64_t d = 0; d < len; ++d) dst[d * nr + lane] = T(0);
-                continue;
-            }
-            for (int64_t d = 0; d < len; ++d) dst[d * nr + lane] = src[o * p + d];
-        }
-}
 
 }  // namespace
 
@@ -85,7 +70,7 @@ void conv2d_grid_grad_weight(const Conv2dShape& s, const T* x, const T* dy, T* d
                 base = grid;
             }
             base += r0 * gd.wp;
-            pack_dy(s, pl, uk.nr, dy + b * dysize, r0, r1, packed);
+            pack_transposed(dy + b * dysize + r0 * s.ow, s.oh * s.ow, pl.o, len, uk.nr, len * uk.nr, packed);
             for (int64_t sl = 0; sl < pl.np / uk.nr; ++sl)
                 for (int64_t rt = 0; rt < pl.kp; rt += uk.mr) {
                     const T* rows[12];
