@@ -8,9 +8,11 @@
 // each image is first copied into a zero-padded grid.
 //
 // Work items are runs of whole output rows of one image (about DB pixels), split evenly across
-// the thread pool in contiguous ranges; each thread accumulates into its own K x O block (rows
-// padded to MR, columns to NR, so every tile is whole: the padding rows read a real row and are
-// dropped). At the end the per-thread blocks are summed and transposed into dw (OIHW).
+// the thread pool in contiguous ranges (the next item's dy rows are prefetched, spread over the
+// current item's microkernel calls: dy is read once, from memory). Each thread accumulates into
+// its own K x O block (rows padded to MR, columns to NR, so every tile is whole: the padding
+// rows read a real row and are dropped). At the end the per-thread blocks are summed and
+// transposed into dw (OIHW).
 #include "grid_grad_weight.h"
 
 #include <algorithm>
@@ -32,6 +34,29 @@ struct Plan {
     int64_t rows_per_item, items_per_image, items;
     std::vector<int64_t> offset;  // grid offset of each of the kp rows (padding rows repeat row 0)
 };
+
+// The dy rows of a work item, cache line by cache line (for software prefetch).
+struct NextRows {
+    const char* first = nullptr;  // the item's first pixel in dy channel 0
+    int64_t row_bytes = 0, line_count = 0, channel_bytes = 0;
+    int64_t lines() const { return line_count * (first ? 1 : 0); }
+    void prefetch(int64_t l0, int64_t l1) const {  // lines [l0, l1) in channel-major order
+        const int64_t per_row = (row_bytes + 63) / 64;
+        for (int64_t l = l0; l < l1; ++l) __builtin_prefetch(first + l / per_row * channel_bytes + l % per_row * 64);
+    }
+};
+
+template <typename T>
+NextRows next_rows(const Conv2dShape& s, const Plan& pl, const T* dy, int64_t item) {
+    const int64_t b = item / pl.items_per_image, r0 = (item % pl.items_per_image) * pl.rows_per_item;
+    const int64_t r1 = std::min(s.oh, r0 + pl.rows_per_item), p = s.oh * s.ow;
+    NextRows n;
+    n.first = reinterpret_cast<const char*>(dy + b * s.c_out * p + r0 * s.ow);
+    n.row_bytes = (r1 - r0) * s.ow * int64_t(sizeof(T));
+    n.channel_bytes = p * int64_t(sizeof(T));
+    n.line_count = pl.o * ((n.row_bytes + 63) / 64);
+    return n;
+}
 
 }  // namespace
 
@@ -71,12 +96,18 @@ void conv2d_grid_grad_weight(const Conv2dShape& s, const T* x, const T* dy, T* d
             }
             base += r0 * gd.wp;
             pack_transposed(dy + b * dysize + r0 * s.ow, s.oh * s.ow, pl.o, len, uk.nr, len * uk.nr, packed);
+            // dy is read once, from memory: fetch the next item's rows while this one computes
+            const int64_t calls = pl.np / uk.nr * (pl.kp / uk.mr);
+            const NextRows next = item + 1 < i1 ? next_rows(s, pl, dy, item + 1) : NextRows{};
+            int64_t call = 0;
             for (int64_t sl = 0; sl < pl.np / uk.nr; ++sl)
                 for (int64_t rt = 0; rt < pl.kp; rt += uk.mr) {
                     const T* rows[12];
                     for (int r = 0; r < uk.mr; ++r) rows[r] = base + pl.offset[rt + r];
                     uk.run(r1 - r0, s.ow, gd.wp, rows, packed + sl * len * uk.nr, acc + rt * pl.np + sl * uk.nr, pl.np,
                            item != i0);
+                    next.prefetch(call * next.lines() / calls, (call + 1) * next.lines() / calls);
+                    ++call;
                 }
         }
     });
