@@ -45,6 +45,9 @@ CASES = [
     (1, 13, 20, 17, 70, (3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),     # input is the grid; K = 117
     (1, 128, 12, 11, 5, (9, 9), (1, 1), ((4, 4), (4, 4)), (1, 1), 1),     # 0.6-1.3 MB of weights: K blocks
     (3, 7, 15, 16, 5, (3, 5), (1, 1), ((2, 2), (1, 3)), (2, 1), 1),       # dilation, asymmetric padding
+    (2, 9, 5, 4, 40, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),        # 4-pixel rows: tiles of 3 and 2 rows
+    (3, 72, 34, 34, 8, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),      # grids over 1 MB: image by image
+    (4, 72, 34, 34, 8, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),      # ... whole images per thread
     (2, 33, 9, 29, 12, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),      # 1x1: grad-input on the grid
     # c_in/groups == 1: the direct path (direct_conv.cpp) for forward and grad-weight
     (64, 1, 28, 28, 32, (3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),     # MNIST conv1, full batch

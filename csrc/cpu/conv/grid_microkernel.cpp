@@ -23,8 +23,8 @@ void kernel(const T* a, int64_t plane, int64_t planes, const int64_t* taps, int6
 }
 
 template <typename T, int NR>
-void run(int rows, const T* a, int64_t plane, int64_t planes, const int64_t* taps, int64_t ntaps, const T* b, T* c,
-         int64_t ldc, bool accumulate) {
+void run(int rows, int, int64_t, const T* a, int64_t plane, int64_t planes, const int64_t* taps, int64_t ntaps,
+         const T* b, T* c, int64_t ldc, bool accumulate) {  // one output row
     switch (rows) {
         case 1: return kernel<T, 1, NR>(a, plane, planes, taps, ntaps, b, c, ldc, accumulate);
         case 2: return kernel<T, 2, NR>(a, plane, planes, taps, ntaps, b, c, ldc, accumulate);
@@ -35,8 +35,8 @@ void run(int rows, const T* a, int64_t plane, int64_t planes, const int64_t* tap
 
 }  // namespace
 
-GridMicrokernel<float> grid_microkernel_f32_baseline() { return {4, 16, run<float, 16>}; }
-GridMicrokernel<double> grid_microkernel_f64_baseline() { return {4, 8, run<double, 8>}; }
+GridMicrokernel<float> grid_microkernel_f32_baseline() { return {4, 16, false, run<float, 16>}; }
+GridMicrokernel<double> grid_microkernel_f64_baseline() { return {4, 8, false, run<double, 8>}; }
 
 GridMicrokernel<float> grid_microkernel(float) {
     switch (active_isa()) {

@@ -12,7 +12,7 @@ constexpr int MR_MAX = 6, NR = 16;
 
 template <int MR>
 void kernel(const float* a, int64_t plane, int64_t planes, const int64_t* taps, int64_t ntaps, const float* b,
-            float* c, int64_t ldc, bool accumulate) {
+            float* c, int64_t ldc, bool accumulate) {  // one output row
     __m256 acc[MR][2];
     for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     for (int64_t o = 0; o < planes; ++o, a += plane)
@@ -33,8 +33,8 @@ void kernel(const float* a, int64_t plane, int64_t planes, const int64_t* taps, 
     }
 }
 
-void run(int rows, const float* a, int64_t plane, int64_t planes, const int64_t* taps, int64_t ntaps, const float* b,
-         float* c, int64_t ldc, bool accumulate) {
+void run(int rows, int, int64_t, const float* a, int64_t plane, int64_t planes, const int64_t* taps, int64_t ntaps,
+         const float* b, float* c, int64_t ldc, bool accumulate) {
     switch (rows) {
         case 1: return kernel<1>(a, plane, planes, taps, ntaps, b, c, ldc, accumulate);
         case 2: return kernel<2>(a, plane, planes, taps, ntaps, b, c, ldc, accumulate);
@@ -47,6 +47,6 @@ void run(int rows, const float* a, int64_t plane, int64_t planes, const int64_t*
 
 }  // namespace
 
-GridMicrokernel<float> grid_microkernel_f32_avx2() { return {MR_MAX, NR, run}; }
+GridMicrokernel<float> grid_microkernel_f32_avx2() { return {MR_MAX, NR, false, run}; }
 
 }  // namespace tf::cpu
