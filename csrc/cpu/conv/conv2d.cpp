@@ -1,14 +1,17 @@
 // conv2d on the CPU: which algorithm runs each direction.
 //
 //   forward      c_in/groups == 1: direct convolution over tap panels (direct_conv.cpp);
-//                stride 1, one group, more than one tap: direct convolution on the padded
-//                input grid (grid_conv.cpp); otherwise implicit GEMM, im2col fused into packing
+//                stride 1, one group, more than one tap, output channels that fill the grid
+//                microkernel's slivers: direct convolution on the padded input grid
+//                (grid_conv.cpp); otherwise implicit GEMM, im2col fused into packing
 //                (implicit_gemm.cpp)
 //   grad-weight  c_in/groups == 1: direct (direct_conv.cpp); stride 1, one group, more than one
-//                tap: input rows read in place from the padded grid (grid_grad_weight.cpp);
+//                tap, output channels that fill the rows microkernel's slivers: input rows read
+//                in place from the padded grid (grid_grad_weight.cpp);
 //                otherwise col @ dy^T on the rows microkernels (grad_weight.cpp)
 //   grad-input   stride 1: a forward convolution of dy with flipped, group-transposed weights,
-//                on the grid driver (one group) or the implicit GEMM (c_in/groups >= 48);
+//                on the grid driver (one group, c_in filling its slivers) or the implicit GEMM
+//                (c_in/groups >= 48);
 //                otherwise, per image b and group g
 //                (K = c_in/groups * kh * kw, P = oh * ow, O = c_out/groups):
 //                dcol (K x P) = w[g]^T @ dy[b, g] on our GEMM, dx[b] = col2im(dcol) (im2col.cpp);
@@ -67,7 +70,7 @@ bool grad_input_as_forward(const Conv2dShape& s, const T* dy, const T* w, T* dx)
     Conv2dShape t = s;
     t.c_in = s.c_out, t.h = s.oh, t.w = s.ow, t.c_out = s.c_in, t.oh = s.h, t.ow = s.w;
     t.pad_h = pad_h, t.pad_w = pad_w;
-    const bool grid = grid_conv_applies(t);
+    const bool grid = grid_forward_applies<T>(t);
     if (!grid && s.c_in / s.groups < MIN_ROWS) return false;
     const int64_t o = s.c_out / s.groups, ci = s.c_in / s.groups, taps = s.kh * s.kw;
     T* flipped = conv_scratch<2, T>(size_t(s.c_in * o * taps));
@@ -109,14 +112,14 @@ void grad_input(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
 template <typename T>
 void forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
     if (conv2d_direct_applies(s)) return conv2d_direct_forward(s, x, w, bias, y);
-    if (grid_conv_applies(s) && s.kh * s.kw > 1) return conv2d_grid_forward(s, x, w, bias, y);
+    if (grid_forward_applies<T>(s) && s.kh * s.kw > 1) return conv2d_grid_forward(s, x, w, bias, y);
     conv2d_implicit_forward(s, x, w, bias, y);
 }
 
 template <typename T>
 void grad_weight(const Conv2dShape& s, const T* x, const T* dy, T* dw) {
     if (conv2d_direct_applies(s)) return conv2d_direct_grad_weight(s, x, dy, dw);
-    if (grid_conv_applies(s) && s.kh * s.kw > 1) return conv2d_grid_grad_weight(s, x, dy, dw);
+    if (grid_grad_weight_applies<T>(s)) return conv2d_grid_grad_weight(s, x, dy, dw);
     conv2d_rows_grad_weight(s, x, dy, dw);
 }
 

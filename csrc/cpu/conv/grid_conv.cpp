@@ -149,6 +149,12 @@ bool grid_conv_applies(const Conv2dShape& s) {
 }
 
 template <typename T>
+bool grid_forward_applies(const Conv2dShape& s) {
+    const int64_t nr = grid_microkernel(T(0)).nr, padded = (s.c_out + nr - 1) / nr * nr;
+    return grid_conv_applies(s) && 5 * s.c_out >= 4 * padded;
+}
+
+template <typename T>
 void conv2d_grid_forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
     const GridMicrokernel<T> uk = grid_microkernel(T(0));
     const Grid gd(s, uk.max_rows, uk.multi_row, uk.nr, sizeof(T));
@@ -192,6 +198,8 @@ void conv2d_grid_forward(const Conv2dShape& s, const T* x, const T* w, const T* 
 
 template void fill_conv_grid<float>(const Conv2dShape&, const ConvGrid&, const float*, int64_t, int64_t, float*);
 template void fill_conv_grid<double>(const Conv2dShape&, const ConvGrid&, const double*, int64_t, int64_t, double*);
+template bool grid_forward_applies<float>(const Conv2dShape&);
+template bool grid_forward_applies<double>(const Conv2dShape&);
 template void conv2d_grid_forward<float>(const Conv2dShape&, const float*, const float*, const float*, float*);
 template void conv2d_grid_forward<double>(const Conv2dShape&, const double*, const double*, const double*, double*);
 

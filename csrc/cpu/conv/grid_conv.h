@@ -7,6 +7,12 @@ namespace tf::cpu {
 // Whether the grid drivers apply: stride 1 and one group.
 bool grid_conv_applies(const Conv2dShape& s);
 
+// Whether the grid forward driver suits this shape: grid_conv_applies, and the output channels
+// fill at least 4/5 of the microkernel's NR-channel slivers (one output channel would waste 31 of
+// 32 lanes: the grad-input of a first layer).
+template <typename T>
+bool grid_forward_applies(const Conv2dShape& s);
+
 // The zero-padded input grid of a stride-1 convolution: hp rows of wp values per plane, with
 // output pixel (i, j) of tap (p, q) reading grid position (i + p*dil_h) * wp + j + q*dil_w.
 struct ConvGrid {

@@ -61,6 +61,12 @@ NextRows next_rows(const Conv2dShape& s, const Plan& pl, const T* dy, int64_t it
 }  // namespace
 
 template <typename T>
+bool grid_grad_weight_applies(const Conv2dShape& s) {
+    const int64_t nr = rows_microkernel(T(0)).nr, padded = (s.c_out + nr - 1) / nr * nr;
+    return grid_conv_applies(s) && s.kh * s.kw > 1 && 5 * s.c_out >= 4 * padded;
+}
+
+template <typename T>
 void conv2d_grid_grad_weight(const Conv2dShape& s, const T* x, const T* dy, T* dw) {
     const RowsMicrokernel<T> uk = rows_microkernel(T(0));
     const ConvGrid gd(s);
@@ -122,6 +128,8 @@ void conv2d_grid_grad_weight(const Conv2dShape& s, const T* x, const T* dy, T* d
     });
 }
 
+template bool grid_grad_weight_applies<float>(const Conv2dShape&);
+template bool grid_grad_weight_applies<double>(const Conv2dShape&);
 template void conv2d_grid_grad_weight<float>(const Conv2dShape&, const float*, const float*, float*);
 template void conv2d_grid_grad_weight<double>(const Conv2dShape&, const double*, const double*, double*);
 

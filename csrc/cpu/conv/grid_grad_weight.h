@@ -4,6 +4,11 @@
 
 namespace tf::cpu {
 
+// Whether the grid grad-weight driver suits this shape: stride 1, one group, more than one tap,
+// and output channels that fill at least 4/5 of the rows microkernel's NR-wide slivers.
+template <typename T>
+bool grid_grad_weight_applies(const Conv2dShape& s);
+
 template <typename T>
 void conv2d_grid_grad_weight(const Conv2dShape& s, const T* x, const T* dy, T* dw);
 
