@@ -49,7 +49,7 @@ CASES = [
     (2, 9, 5, 4, 30, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),        # 4-pixel rows: tiles of 3 and 2 rows
     (3, 64, 36, 36, 30, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),     # grids over 1 MB: image by image
     (4, 64, 36, 36, 30, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),     # ... whole images per thread
-    (2, 61, 9, 29, 12, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),      # 1x1: grad-input on the grid
+    (2, 61, 9, 29, 128, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),     # 1x1: grad-input on the grid
     # c_in/groups == 1: the direct path (direct_conv.cpp) for forward and grad-weight
     (64, 1, 28, 28, 32, (3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),     # MNIST conv1, full batch
     (3, 1, 37, 41, 7, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),       # 1517 pixels: two chunks; 7 channels

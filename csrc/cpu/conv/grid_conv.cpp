@@ -31,6 +31,7 @@ namespace tf::cpu {
 namespace {
 
 constexpr int64_t BATCH_GRIDS = 1024 * 1024;  // bytes: the grids of all images when they fit L2
+constexpr int64_t MIN_DEPTH = 128;  // shallower K: writing tiles out costs more than the implicit GEMM's packing
 constexpr int64_t CHUNK_TILES = 64;         // tiles per work chunk (a C block of 64 x 14 x 32 floats: L2)
 constexpr int64_t WEIGHT_BLOCK = 512 * 1024;  // bytes of packed weights per K block (half of L2)
 
@@ -151,7 +152,7 @@ bool grid_conv_applies(const Conv2dShape& s) {
 template <typename T>
 bool grid_forward_applies(const Conv2dShape& s) {
     const int64_t nr = grid_microkernel(T(0)).nr, padded = (s.c_out + nr - 1) / nr * nr;
-    return grid_conv_applies(s) && 5 * s.c_out >= 4 * padded;
+    return grid_conv_applies(s) && 5 * s.c_out >= 4 * padded && s.c_in * s.kh * s.kw >= MIN_DEPTH;
 }
 
 template <typename T>
