@@ -5,14 +5,14 @@
 // (i + p*dil_h) * Wp + j + q*dil_w for tap (p, q): for a run of consecutive output pixels of one
 // row, every (channel, tap) reads consecutive values. Each output row is split evenly into tiles
 // of at most the microkernel's rows (26 -> 13 + 13 on AVX-512), or, for rows of 4 to 7 pixels
-// with the AVX-512 kernel, two or three whole rows make a tile (7x7: 14 pixels); the grid microkernel
-// (grid_microkernel.h) computes a tile's pixels x NR output channels, broadcasting the input from
+// with the AVX-512 kernel, two or three whole rows make a tile (7x7: 14 pixels); the grid
+// microkernel (grid_microkernel.h) computes a tile's pixels x NR output channels, broadcasting the input from
 // the grid in place against weights packed once per call into NR-channel slivers
 // ([sliver][c][tap][NR], zero past the last channel). A work chunk (one sliver, up to
 // CHUNK_TILES tiles) runs K whole for each tile while the sliver's weights fit half of L2
 // (measured: 16 KB blocks that stay in L1 but add C-block accumulation run 4-15% slower), in
 // blocks of input planes beyond that, into an L2-resident C block ([tile][pixel][channel]), then
-// writes y (NCHW) channel by channel + bias.
+// writes y (NCHW) channel by channel + bias. Used where grid_forward_applies (grid_conv.h).
 // When the grids of the whole batch fit in BATCH_GRIDS, all are filled first and chunks run across
 // images (small late-network images: each weight sliver then serves every image's tiles while
 // it is in cache). Otherwise threads take whole images when the batch splits evenly over them
@@ -83,9 +83,8 @@ void pack_weights(const Conv2dShape& s, const Grid& gd, int nr, const T* w, T* p
 }
 
 // Chunk `chunk` of `images` consecutive images (grids at gp, outputs at y; sliver chunk / chunks,
-// up to CHUNK_TILES tiles in image-major order): the tiles accumulate
-// over blocks of input planes (usually one) in an L2-resident C block, which then goes into yb
-// (+ bias), channel by channel.
+// up to CHUNK_TILES tiles in image-major order): the tiles accumulate over blocks of input planes
+// (usually one) in an L2-resident C block, which then goes into y (+ bias), channel by channel.
 template <typename T>
 void run_chunk(const Conv2dShape& s, const Grid& gd, const GridMicrokernel<T>& uk, const T* gp, const T* packed,
                const T* bias, T* y, int64_t images, int64_t chunk) {
@@ -163,7 +162,9 @@ void conv2d_grid_forward(const Conv2dShape& s, const T* x, const T* w, const T* 
     pack_weights(s, gd, uk.nr, w, packed);
     const int64_t xsize = s.c_in * s.h * s.w, ysize = s.c_out * s.oh * s.ow;
     const int threads = get_num_threads();
-    const auto units = [&](int64_t images) { return gd.slivers * ((images * gd.tiles + CHUNK_TILES - 1) / CHUNK_TILES); };
+    const auto units = [&](int64_t images) {  // (sliver, chunk) pairs over `images` images' tiles
+        return gd.slivers * ((images * gd.tiles + CHUNK_TILES - 1) / CHUNK_TILES);
+    };
     if (s.n * gd.size(s) * int64_t(sizeof(T)) <= BATCH_GRIDS) {  // small images: all grids, chunks across images
         T* gp = conv_scratch<30, T>(size_t(s.n * gd.size(s)));
         parallel_for(s.n * s.c_in, 8, [&](int64_t p0, int64_t p1) {

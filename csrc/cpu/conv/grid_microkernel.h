@@ -1,7 +1,7 @@
 // Microkernels of the padded-grid convolution (grid_conv.cpp): a stride-1 convolution on an input
-// whose planes are zero-padded into a grid of width Wp, so that output pixel m (row-major in the
-// same grid width) reads input grid position m + tap_offset for every kernel tap. A tile of MR
-// consecutive grid pixels then reads MR consecutive input values per (channel, tap): no im2col.
+// whose planes are zero-padded into a grid of width Wp, so that output pixel (i, j) reads grid
+// position i * Wp + j + tap_offset for every kernel tap. A tile of consecutive pixels of one
+// output row then reads consecutive input values per (channel, tap): no im2col.
 //
 // run(rows, width, jump, a, plane, planes, taps, ntaps, b, c, ldc, accumulate), rows in
 // [1, max_rows], computes the rows x NR tile
@@ -21,8 +21,8 @@ template <typename T>
 struct GridMicrokernel {
     int max_rows, nr;
     bool multi_row;  // tiles of two or three short output rows
-    void (*run)(int rows, int width, int64_t jump, const T* a, int64_t plane, int64_t planes, const int64_t* taps, int64_t ntaps, const T* b, T* c,
-                int64_t ldc, bool accumulate);
+    void (*run)(int rows, int width, int64_t jump, const T* a, int64_t plane, int64_t planes, const int64_t* taps,
+                int64_t ntaps, const T* b, T* c, int64_t ldc, bool accumulate);
 };
 
 GridMicrokernel<float> grid_microkernel_f32_avx512();     // up to 14 x 32, zmm
