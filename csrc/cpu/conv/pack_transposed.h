@@ -1,4 +1,4 @@
-// The transposing pack of the conv2d grad-weight drivers (see pack_transposed.cpp).
+// The transposing pack of the conv2d drivers (see pack_transposed.cpp).
 #pragma once
 #include <cstdint>
 
