@@ -38,6 +38,18 @@ CASES = [
     (1, 3, 23, 29, 64, (3, 3), (1, 1), ((1, 0), (0, 2)), (1, 1), 1),      # 667 pixels: several work items
     (2, 4, 6, 7, 122, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 2),       # groups of 61 channels
     (2, 61, 5, 7, 37, (3, 3), (1, 1), ((1, 1), (2, 0)), (1, 1), 1),       # grad-input into 61 channels
+    # stride 1, one group, channels filling the 32/16/8-wide slivers: the padded-grid paths
+    # (grid_conv.cpp, grid_grad_weight.cpp) for all three directions: several tiles per output
+    # row, several chunks, K blocks, ragged slivers, accumulator rows padded to the tile, in-place
+    # and copied grids, all images' grids at once or image by image, one image on 2 threads
+    (2, 40, 31, 30, 61, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),     # 3 tiles per row, 93 tiles, 61 channels
+    (1, 13, 20, 17, 30, (3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),     # input is the grid; K = 117
+    (1, 128, 10, 9, 128, (9, 9), (1, 1), ((4, 4), (4, 4)), (1, 1), 1),    # 0.6-1.3 MB of weights: K blocks
+    (3, 7, 15, 16, 30, (3, 5), (1, 1), ((2, 2), (1, 3)), (2, 1), 1),      # dilation, asymmetric padding
+    (2, 9, 5, 4, 30, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),        # 4-pixel rows: tiles of 3 and 2 rows
+    (3, 64, 36, 36, 30, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),     # grids over 1 MB: image by image
+    (4, 64, 36, 36, 30, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),     # ... whole images per thread
+    (2, 61, 9, 29, 128, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),     # 1x1: grad-input on the grid
     # c_in/groups == 1: the direct path (direct_conv.cpp) for forward and grad-weight
     (64, 1, 28, 28, 32, (3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),     # MNIST conv1, full batch
     (3, 1, 37, 41, 7, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),       # 1517 pixels: two chunks; 7 channels

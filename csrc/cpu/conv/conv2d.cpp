@@ -1,11 +1,18 @@
 // conv2d on the CPU: which algorithm runs each direction.
 //
 //   forward      c_in/groups == 1: direct convolution over tap panels (direct_conv.cpp);
-//                otherwise implicit GEMM, im2col fused into packing (implicit_gemm.cpp)
-//   grad-weight  c_in/groups == 1: direct (direct_conv.cpp); otherwise col @ dy^T on the rows
-//                microkernels (grad_weight.cpp)
-//   grad-input   stride 1 (and c_in/groups >= 48): the forward driver on dy with flipped,
-//                group-transposed weights; otherwise, per image b and group g
+//                stride 1, one group, more than one tap, output channels that fill the grid
+//                microkernel's slivers: direct convolution on the padded input grid
+//                (grid_conv.cpp); otherwise implicit GEMM, im2col fused into packing
+//                (implicit_gemm.cpp)
+//   grad-weight  c_in/groups == 1: direct (direct_conv.cpp); stride 1, one group, more than one
+//                tap, output channels that fill the rows microkernel's slivers: input rows read
+//                in place from the padded grid (grid_grad_weight.cpp);
+//                otherwise col @ dy^T on the rows microkernels (grad_weight.cpp)
+//   grad-input   stride 1: a forward convolution of dy with flipped, group-transposed weights,
+//                on the grid driver (one group, c_in filling its slivers) or the implicit GEMM
+//                (c_in/groups >= 48);
+//                otherwise, per image b and group g
 //                (K = c_in/groups * kh * kw, P = oh * ow, O = c_out/groups):
 //                dcol (K x P) = w[g]^T @ dy[b, g] on our GEMM, dx[b] = col2im(dcol) (im2col.cpp);
 //                a 1x1 kernel with stride 1 and no padding writes dx[b] from the GEMM directly.
@@ -21,6 +28,8 @@
 #include "conv_scratch.h"
 #include "direct_conv.h"
 #include "grad_weight.h"
+#include "grid_conv.h"
+#include "grid_grad_weight.h"
 #include "im2col.h"
 #include "implicit_gemm.h"
 
@@ -51,13 +60,18 @@ void for_images(int64_t n, Fn&& fn) {
 // With stride 1 the input gradient is itself a convolution: dy correlated with the weights
 // flipped in space and transposed per group (c_in/groups outputs from c_out/groups inputs),
 // padded by dil*(k-1) - pad on the top / left. Returns false when that padding would be negative,
-// or when c_in/groups is too small for the implicit GEMM's MR-row tiles (the first layer of a
-// network, depthwise convolutions): W^T dY then col2im wastes less there.
+// or when the grid driver does not apply (groups) and c_in/groups is too small for the implicit
+// GEMM's MR-row tiles (depthwise convolutions): W^T dY then col2im wastes less there.
 template <typename T>
 bool grad_input_as_forward(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
     constexpr int64_t MIN_ROWS = 48;  // measured: 32 is faster through W^T dY + col2im, 64 here
     const int64_t pad_h = s.dil_h * (s.kh - 1) - s.pad_h, pad_w = s.dil_w * (s.kw - 1) - s.pad_w;
-    if (s.stride_h != 1 || s.stride_w != 1 || pad_h < 0 || pad_w < 0 || s.c_in / s.groups < MIN_ROWS) return false;
+    if (s.stride_h != 1 || s.stride_w != 1 || pad_h < 0 || pad_w < 0) return false;
+    Conv2dShape t = s;
+    t.c_in = s.c_out, t.h = s.oh, t.w = s.ow, t.c_out = s.c_in, t.oh = s.h, t.ow = s.w;
+    t.pad_h = pad_h, t.pad_w = pad_w;
+    const bool grid = grid_forward_applies<T>(t);
+    if (!grid && s.c_in / s.groups < MIN_ROWS) return false;
     const int64_t o = s.c_out / s.groups, ci = s.c_in / s.groups, taps = s.kh * s.kw;
     T* flipped = conv_scratch<2, T>(size_t(s.c_in * o * taps));
     parallel_for(s.c_out, 16, [&](int64_t o0, int64_t o1) {
@@ -68,10 +82,8 @@ bool grad_input_as_forward(const Conv2dShape& s, const T* dy, const T* w, T* dx)
                     flipped[((g * ci + c) * o + oo) * taps + (taps - 1 - t)] = w[(oc * ci + c) * taps + t];
         }
     });
-    Conv2dShape t = s;
-    t.c_in = s.c_out, t.h = s.oh, t.w = s.ow, t.c_out = s.c_in, t.oh = s.h, t.ow = s.w;
-    t.pad_h = pad_h, t.pad_w = pad_w;
-    conv2d_implicit_forward(t, dy, flipped, static_cast<const T*>(nullptr), dx);
+    if (grid) conv2d_grid_forward(t, dy, flipped, static_cast<const T*>(nullptr), dx);
+    else conv2d_implicit_forward(t, dy, flipped, static_cast<const T*>(nullptr), dx);
     return true;
 }
 
@@ -100,12 +112,14 @@ void grad_input(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
 template <typename T>
 void forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
     if (conv2d_direct_applies(s)) return conv2d_direct_forward(s, x, w, bias, y);
+    if (grid_forward_applies<T>(s) && s.kh * s.kw > 1) return conv2d_grid_forward(s, x, w, bias, y);
     conv2d_implicit_forward(s, x, w, bias, y);
 }
 
 template <typename T>
 void grad_weight(const Conv2dShape& s, const T* x, const T* dy, T* dw) {
     if (conv2d_direct_applies(s)) return conv2d_direct_grad_weight(s, x, dy, dw);
+    if (grid_grad_weight_applies<T>(s)) return conv2d_grid_grad_weight(s, x, dy, dw);
     conv2d_rows_grad_weight(s, x, dy, dw);
 }
 

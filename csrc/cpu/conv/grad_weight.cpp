@@ -20,6 +20,7 @@
 
 #include "../thread_pool.h"
 #include "conv_scratch.h"
+#include "pack_transposed.h"
 #include "rows_microkernel.h"
 #include "tap_run.h"
 
@@ -61,21 +62,6 @@ double operand_cost(int64_t m, int64_t n, int mr, int nr) {
     return double((m + mr - 1) / mr) * double((n + nr - 1) / nr) * mr * nr / 16.0 + double(n);
 }
 
-// rows (count x len, row r at src + r * ld) as NR-wide packed slivers [sl][d][lane] = row sl*NR + lane
-// (sliver sl at dst + sl * sliver_stride), zero lanes past the last row.
-template <typename T>
-void pack_transposed(const T* src, int64_t ld, int64_t count, int64_t len, int nr, int64_t sliver_stride, T* dst) {
-    for (int64_t sl = 0; sl * nr < count; ++sl, dst += sliver_stride)
-        for (int64_t lane = 0; lane < nr; ++lane) {
-            const int64_t r = sl * nr + lane;
-            if (r >= count) {
-                for (int64_t d = 0; d < len; ++d) dst[d * nr + lane] = T(0);
-                continue;
-            }
-            for (int64_t d = 0; d < len; ++d) dst[d * nr + lane] = src[r * ld + d];
-        }
-}
-
 // acc (m x n, row stride n) += or = A (m x len: rows in place, stride lda) @ packed (len x n slivers).
 template <typename T>
 void multiply(const Plan& pl, const RowsMicrokernel<T>& uk, const T* a, int64_t lda, int64_t m, int64_t len,
@@ -92,15 +78,17 @@ void multiply(const Plan& pl, const RowsMicrokernel<T>& uk, const T* a, int64_t 
                 for (int64_t d = 0; d < len; ++d) padded[r * len + d] = r < live_rows ? arows[r * lda + d] : T(0);
             arows = padded, ld = len;
         }
+        const T* rows[12];
+        for (int r = 0; r < pl.mr; ++r) rows[r] = arows + r * ld;
         for (int64_t sl = 0; sl < pl.nsl(); ++sl) {
             const T* bsl = packed + sl * len * pl.nr;
             T* c = acc + ir * n + sl * pl.nr;
             const int64_t live_cols = std::min<int64_t>(pl.nr, n - sl * pl.nr);
             if (live_rows == pl.mr && live_cols == pl.nr) {
-                uk.run(len, arows, ld, bsl, c, n, !first);
+                uk.run(1, len, 0, rows, bsl, c, n, !first);
                 continue;
             }
-            uk.run(len, arows, ld, bsl, tile, pl.nr, false);
+            uk.run(1, len, 0, rows, bsl, tile, pl.nr, false);
             for (int64_t r = 0; r < live_rows; ++r)
                 for (int64_t j = 0; j < live_cols; ++j)
                     c[r * n + j] = first ? tile[r * pl.nr + j] : c[r * n + j] + tile[r * pl.nr + j];

@@ -9,13 +9,15 @@ namespace tf::cpu {
 namespace {
 
 template <typename T, int MR, int NR>
-void kernel(int64_t kc, const T* a, int64_t lda, const T* b, T* c, int64_t ldc, bool accumulate) {
+void kernel(int64_t segs, int64_t seg_len, int64_t seg_stride, const T* const* rows, const T* b, T* c, int64_t ldc,
+            bool accumulate) {
     T acc[MR][NR] = {};
-    for (int64_t p = 0; p < kc; ++p)
-        for (int r = 0; r < MR; ++r) {
-            const T av = a[r * lda + p];
-            for (int j = 0; j < NR; ++j) acc[r][j] += av * b[p * NR + j];
-        }
+    for (int64_t sg = 0; sg < segs; ++sg)
+        for (int64_t p = 0; p < seg_len; ++p, b += NR)
+            for (int r = 0; r < MR; ++r) {
+                const T av = rows[r][sg * seg_stride + p];
+                for (int j = 0; j < NR; ++j) acc[r][j] += av * b[j];
+            }
     for (int r = 0; r < MR; ++r)
         for (int j = 0; j < NR; ++j) c[r * ldc + j] = accumulate ? c[r * ldc + j] + acc[r][j] : acc[r][j];
 }

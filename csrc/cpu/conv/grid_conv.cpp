@@ -1,0 +1,204 @@
+// conv2d forward with stride 1 as a direct convolution on a padded grid, no im2col.
+//
+// Each image's input planes are copied, zero-padded, into a grid of Hp = oh + (kh-1)*dil_h rows
+// of Wp = ow + (kw-1)*dil_w values (grid_conv.h), so that output pixel (i, j) reads grid position
+// (i + p*dil_h) * Wp + j + q*dil_w for tap (p, q): for a run of consecutive output pixels of one
+// row, every (channel, tap) reads consecutive values. Each output row is split evenly into tiles
+// of at most the microkernel's rows (26 -> 13 + 13 on AVX-512), or, for rows of 4 to 7 pixels
+// with the AVX-512 kernel, two or three whole rows make a tile (7x7: 14 pixels); the grid
+// microkernel (grid_microkernel.h) computes a tile's pixels x NR output channels, broadcasting the input from
+// the grid in place against weights packed once per call into NR-channel slivers
+// ([sliver][c][tap][NR], zero past the last channel). A work chunk (one sliver, up to
+// CHUNK_TILES tiles) runs K whole for each tile while the sliver's weights fit half of L2
+// (measured: 16 KB blocks that stay in L1 but add C-block accumulation run 4-15% slower), in
+// blocks of input planes beyond that, into an L2-resident C block ([tile][pixel][channel]), then
+// writes y (NCHW) channel by channel + bias. Used where grid_forward_applies (grid_conv.h).
+// When the grids of the whole batch fit in BATCH_GRIDS, all are filled first and chunks run across
+// images (small late-network images: each weight sliver then serves every image's tiles while
+// it is in cache). Otherwise threads take whole images when the batch splits evenly over them
+// (each with its own grid); or images run in turn with the grid fill and chunks split over the pool.
+// Layout: x NCHW, w OIHW, y NCHW.
+#include "grid_conv.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "../thread_pool.h"
+#include "conv_scratch.h"
+#include "grid_microkernel.h"
+#include "pack_transposed.h"
+
+namespace tf::cpu {
+namespace {
+
+constexpr int64_t BATCH_GRIDS = 1024 * 1024;  // bytes: the grids of all images when they fit L2
+constexpr int64_t MIN_DEPTH = 128;  // shallower K: writing tiles out costs more than the implicit GEMM's packing
+constexpr int64_t CHUNK_TILES = 64;         // tiles per work chunk (a C block of 64 x 14 x 32 floats: L2)
+constexpr int64_t WEIGHT_BLOCK = 512 * 1024;  // bytes of packed weights per K block (half of L2)
+
+// A tile: output rows [i0, i0 + rows) and columns [j0, j1) of them.
+struct Tile {
+    int64_t i0, rows, j0, j1;
+};
+
+struct Grid : ConvGrid {
+    int64_t oh, ow, per_row, row_group;  // tiles per output row, or output rows per tile (short rows)
+    int64_t mr, tiles, slivers;          // mr: most pixels of a tile; tiles per image
+    int64_t planes_per_block;            // input planes per K block (their weights fill about WEIGHT_BLOCK bytes)
+    std::vector<int64_t> taps;           // grid offset of each kernel tap
+
+    Grid(const Conv2dShape& s, int max_rows, bool multi_row, int nr, size_t elem)
+        : ConvGrid(s), oh(s.oh), ow(s.ow), per_row((s.ow + max_rows - 1) / max_rows),
+          row_group(multi_row && s.ow >= 4 && 2 * s.ow <= max_rows ? max_rows / s.ow : 1),
+          mr(row_group > 1 ? row_group * s.ow : (s.ow + per_row - 1) / per_row),
+          tiles(row_group > 1 ? (s.oh + row_group - 1) / row_group : s.oh * per_row),
+          slivers((s.c_out + nr - 1) / nr) {
+        const int64_t per_plane = s.kh * s.kw * nr * int64_t(elem);
+        const int64_t blocks = (s.c_in * per_plane + WEIGHT_BLOCK - 1) / WEIGHT_BLOCK;
+        planes_per_block = (s.c_in + blocks - 1) / blocks;
+        for (int64_t p = 0; p < s.kh; ++p)
+            for (int64_t q = 0; q < s.kw; ++q) taps.push_back(p * s.dil_h * wp + q * s.dil_w);
+    }
+    int64_t size(const Conv2dShape& s) const { return s.c_in * plane; }
+    Tile tile(int64_t t) const {
+        if (row_group > 1) return {t * row_group, std::min(row_group, oh - t * row_group), 0, ow};
+        const int64_t k = t % per_row;  // ow split evenly over the row's tiles
+        return {t / per_row, 1, k * ow / per_row, (k + 1) * ow / per_row};
+    }
+};
+
+// w (OIHW) into NR-channel slivers [sliver][c][tap][NR], zero past the last output channel: the
+// transposing pack of the grad-weight drivers (4 x 4 SSE blocks for float), slivers in parallel.
+template <typename T>
+void pack_weights(const Conv2dShape& s, const Grid& gd, int nr, const T* w, T* packed) {
+    const int64_t k = s.c_in * s.kh * s.kw;
+    parallel_for(gd.slivers, 1, [&](int64_t s0, int64_t s1) {
+        const int64_t rows = std::min(s.c_out, s1 * nr) - s0 * nr;
+        pack_transposed(w + s0 * nr * k, k, rows, k, nr, k * nr, packed + s0 * nr * k);
+    });
+}
+
+// Chunk `chunk` of `images` consecutive images (grids at gp, outputs at y; sliver chunk / chunks,
+// up to CHUNK_TILES tiles in image-major order): the tiles accumulate over blocks of input planes
+// (usually one) in an L2-resident C block, which then goes into y (+ bias), channel by channel.
+template <typename T>
+void run_chunk(const Conv2dShape& s, const Grid& gd, const GridMicrokernel<T>& uk, const T* gp, const T* packed,
+               const T* bias, T* y, int64_t images, int64_t chunk) {
+    const int64_t chunks = (images * gd.tiles + CHUNK_TILES - 1) / CHUNK_TILES;
+    const int64_t sl = chunk / chunks, t0 = (chunk % chunks) * CHUNK_TILES;
+    const int64_t t1 = std::min(images * gd.tiles, t0 + CHUNK_TILES), ntaps = int64_t(gd.taps.size());
+    const int64_t tile_size = gd.mr * uk.nr, ohw = s.oh * s.ow;
+    T* cblock = conv_scratch<32, T>(size_t(CHUNK_TILES * tile_size));
+    const T* wsl = packed + sl * s.c_in * ntaps * uk.nr;
+    for (int64_t c0 = 0; c0 < s.c_in; c0 += gd.planes_per_block) {
+        const int64_t planes = std::min(gd.planes_per_block, s.c_in - c0);
+        for (int64_t t = t0; t < t1; ++t) {
+            const Tile tl = gd.tile(t % gd.tiles);
+            const int64_t width = tl.j1 - tl.j0;
+            const T* a = gp + t / gd.tiles * gd.size(s) + c0 * gd.plane + tl.i0 * gd.wp + tl.j0;
+            uk.run(int(tl.rows * width), int(width), gd.wp, a, gd.plane, planes, gd.taps.data(), ntaps,
+                   wsl + c0 * ntaps * uk.nr, cblock + (t - t0) * tile_size, uk.nr, c0 > 0);
+        }
+    }
+    const int64_t live = std::min<int64_t>(uk.nr, s.c_out - sl * uk.nr);
+    for (int64_t c = 0; c < live; ++c) {
+        const int64_t o = sl * uk.nr + c;
+        const T v = bias ? bias[o] : T(0);
+        for (int64_t t = t0; t < t1; ++t) {
+            const Tile tl = gd.tile(t % gd.tiles);
+            const int64_t width = tl.j1 - tl.j0;
+            T* plane = y + (t / gd.tiles * s.c_out + o) * ohw;
+            for (int64_t rr = 0; rr < tl.rows; ++rr) {
+                const T* src = cblock + (t - t0) * tile_size + rr * width * uk.nr + c;
+                T* dst = plane + (tl.i0 + rr) * s.ow + tl.j0;
+                for (int64_t r = 0; r < width; ++r) dst[r] = src[r * uk.nr] + v;
+            }
+        }
+    }
+}
+
+bool split_images(int64_t n, int threads) { return threads > 1 && (n % threads == 0 || n >= 2 * threads); }
+
+}  // namespace
+
+template <typename T>
+void fill_conv_grid(const Conv2dShape& s, const ConvGrid& g, const T* xb, int64_t c0, int64_t c1, T* dst) {
+    const int64_t v0 = std::min(g.wp, s.pad_w), v1 = std::max(v0, std::min(g.wp, s.w + s.pad_w));
+    for (int64_t c = c0; c < c1; ++c) {
+        T* row = dst + c * g.plane;
+        const T* src = xb + c * s.h * s.w;
+        for (int64_t u = 0; u < g.hp; ++u, row += g.wp) {
+            const int64_t r = u - s.pad_h;
+            if (r < 0 || r >= s.h) {
+                std::fill(row, row + g.wp, T(0));
+                continue;
+            }
+            std::fill(row, row + v0, T(0));
+            std::copy(src + r * s.w + v0 - s.pad_w, src + r * s.w + v1 - s.pad_w, row + v0);
+            std::fill(row + v1, row + g.wp, T(0));
+        }
+    }
+}
+
+bool grid_conv_applies(const Conv2dShape& s) {
+    return s.stride_h == 1 && s.stride_w == 1 && s.groups == 1;
+}
+
+template <typename T>
+bool grid_forward_applies(const Conv2dShape& s) {
+    const int64_t nr = grid_microkernel(T(0)).nr, padded = (s.c_out + nr - 1) / nr * nr;
+    return grid_conv_applies(s) && 5 * s.c_out >= 4 * padded && s.c_in * s.kh * s.kw >= MIN_DEPTH;
+}
+
+template <typename T>
+void conv2d_grid_forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+    const GridMicrokernel<T> uk = grid_microkernel(T(0));
+    const Grid gd(s, uk.max_rows, uk.multi_row, uk.nr, sizeof(T));
+    T* packed = conv_scratch<31, T>(size_t(gd.slivers * uk.nr * s.c_in * s.kh * s.kw));
+    pack_weights(s, gd, uk.nr, w, packed);
+    const int64_t xsize = s.c_in * s.h * s.w, ysize = s.c_out * s.oh * s.ow;
+    const int threads = get_num_threads();
+    const auto units = [&](int64_t images) {  // (sliver, chunk) pairs over `images` images' tiles
+        return gd.slivers * ((images * gd.tiles + CHUNK_TILES - 1) / CHUNK_TILES);
+    };
+    if (s.n * gd.size(s) * int64_t(sizeof(T)) <= BATCH_GRIDS) {  // small images: all grids, chunks across images
+        T* gp = conv_scratch<30, T>(size_t(s.n * gd.size(s)));
+        parallel_for(s.n * s.c_in, 8, [&](int64_t p0, int64_t p1) {
+            for (int64_t p = p0; p < p1;) {
+                const int64_t b = p / s.c_in, c0 = p % s.c_in, c1 = std::min(s.c_in, c0 + p1 - p);
+                fill_conv_grid(s, gd, x + b * xsize, c0, c1, gp + b * gd.size(s));
+                p += c1 - c0;
+            }
+        });
+        parallel_for(units(s.n), 1, [&](int64_t u0, int64_t u1) {
+            for (int64_t u = u0; u < u1; ++u) run_chunk(s, gd, uk, gp, packed, bias, y, s.n, u);
+        });
+        return;
+    }
+    if (split_images(s.n, threads)) {
+        parallel_run(threads, [&](int tid, int nt) {
+            T* gp = conv_scratch<30, T>(size_t(gd.size(s)));
+            for (int64_t b = s.n * tid / nt; b < s.n * (tid + 1) / nt; ++b) {
+                fill_conv_grid(s, gd, x + b * xsize, 0, s.c_in, gp);
+                for (int64_t u = 0; u < units(1); ++u) run_chunk(s, gd, uk, gp, packed, bias, y + b * ysize, 1, u);
+            }
+        });
+        return;
+    }
+    T* gp = conv_scratch<30, T>(size_t(gd.size(s)));
+    for (int64_t b = 0; b < s.n; ++b) {
+        parallel_for(s.c_in, 8, [&](int64_t c0, int64_t c1) { fill_conv_grid(s, gd, x + b * xsize, c0, c1, gp); });
+        parallel_for(units(1), 1, [&](int64_t u0, int64_t u1) {
+            for (int64_t u = u0; u < u1; ++u) run_chunk(s, gd, uk, gp, packed, bias, y + b * ysize, 1, u);
+        });
+    }
+}
+
+template void fill_conv_grid<float>(const Conv2dShape&, const ConvGrid&, const float*, int64_t, int64_t, float*);
+template void fill_conv_grid<double>(const Conv2dShape&, const ConvGrid&, const double*, int64_t, int64_t, double*);
+template bool grid_forward_applies<float>(const Conv2dShape&);
+template bool grid_forward_applies<double>(const Conv2dShape&);
+template void conv2d_grid_forward<float>(const Conv2dShape&, const float*, const float*, const float*, float*);
+template void conv2d_grid_forward<double>(const Conv2dShape&, const double*, const double*, const double*, double*);
+
+}  // namespace tf::cpu
