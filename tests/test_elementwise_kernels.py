@@ -1,5 +1,5 @@
-"""The elementwise training-step kernels (_C.relu, _C.relu_backward, _C.dropout, _C.dropout_backward)
-against float64 numpy references on odd and round sizes, every SIMD path, 1 and 2 threads, outputs
+"""The elementwise training-step kernels (_C.relu, _C.relu_backward, _C.dropout, _C.dropout_backward,
+_C.sum_rows) against float64 numpy references on odd and round sizes, every SIMD path, 1 and 2 threads, outputs
 poisoned; F.relu and F.dropout through autograd against torch and by gradcheck; bad arguments."""
 import numpy as np
 import pytest
@@ -89,6 +89,36 @@ def test_dropout_mask_rate_seeds_and_thread_independence(rng):
     assert abs(np.corrcoef(k, other.astype(np.float64))[0, 1]) < 0.01
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (7, 33), (33, 1000), (1023, 7), (2048, 65), (4099, 128), (70001, 3)])
+def test_sum_rows_matches_the_float64_reference(rng, isa, threads, dtype, shape):
+    x = random_array(rng, shape).astype(dtype)
+    out = poisoned(shape[1], dtype)
+    _C.sum_rows(x, out)
+    ref = x.astype(np.float64).sum(0)
+    scale = np.abs(x.astype(np.float64)).sum(0)  # cancellation: judge each column on its magnitude
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    assert np.all(np.abs(out - ref) <= tol * scale), np.max(np.abs(out - ref) / scale)
+
+
+def test_linear_bias_gradient_through_the_column_sum(rng):
+    torch = torch_module()
+    x = random_array(rng, (5, 37, 24)).astype(np.float32)
+    w = random_array(rng, (19, 24)).astype(np.float32)
+    b = random_array(rng, 19).astype(np.float32)
+    g = random_array(rng, (5, 37, 19)).astype(np.float32)
+    ours = [tf.tensor(a, requires_grad=True) for a in (x, w, b)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    F.linear(*ours).backward(tf.tensor(g))
+    torch.nn.functional.linear(*theirs).backward(torch.tensor(g))
+    for o, t in zip(ours, theirs):
+        np.testing.assert_allclose(o.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ours[2].grad.numpy(), g.astype(np.float64).sum((0, 1)), rtol=1e-6, atol=1e-5)
+    b64 = tf.tensor(random_array(rng, 19), requires_grad=True)
+    x64, w64 = tf.tensor(x.astype(np.float64)), tf.tensor(w.astype(np.float64))
+    assert tf.autograd.gradcheck(lambda t: F.linear(x64, w64, t), [b64])
+
+
 def test_relu_op_matches_torch_with_gradients(rng):
     torch = torch_module()
     for shape in [(3, 5, 7), (64, 33), (2, 70001)]:
@@ -166,5 +196,9 @@ def test_bad_arguments_raise_clear_errors():
         _C.dropout(x, np.empty_like(x), np.empty(10, np.int64), 0.5, 3)
     with pytest.raises(ValueError, match=r"dropout_backward: keep has 9 elements"):
         _C.dropout_backward(x, np.empty(9, np.uint8), np.empty_like(x), 2.0)
+    with pytest.raises(ValueError, match=r"sum_rows: x has 4 columns"):
+        _C.sum_rows(np.ones((3, 4), np.float32), np.empty(5, np.float32))
+    with pytest.raises(ValueError, match=r"sum_rows: x"):
+        _C.sum_rows(np.ones((3, 4, 2), np.float32), np.empty(2, np.float32))
     with pytest.raises(ValueError, match="between 0 and 1"):
         F.dropout(tf.tensor(x), 1.5)

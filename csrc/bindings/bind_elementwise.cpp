@@ -1,8 +1,10 @@
 // Python bindings of the elementwise training-step kernels (tensorforge/elementwise.h):
 //   relu(x, out), relu_backward(y, grad, out),
 //   dropout(x, out, keep, p, seed), dropout_backward(grad, keep, out, scale), dropout_keep(p, seed, i)
+//   sum_rows(x, out)
 // Float arrays C-contiguous, one dtype (float32 or float64), the same number of elements; keep is
-// a C-contiguous uint8 array of that many elements; outputs writeable and not overlapping the
+// a C-contiguous uint8 array of that many elements; sum_rows takes a 2-D matrix and a vector of its
+// column count; outputs writeable and not overlapping the
 // inputs. The GIL is released while a kernel runs.
 #include <tensorforge/elementwise.h>
 
@@ -108,6 +110,26 @@ void register_elementwise(py::module_& m) {
         if (f32) cpu::dropout_backward(static_cast<const float*>(gp), kp, static_cast<float*>(op), n, scale);
         else cpu::dropout_backward(static_cast<const double*>(gp), kp, static_cast<double*>(op), n, scale);
     }, py::arg("grad"), py::arg("keep"), py::arg("out"), py::arg("scale"), "out = grad * (keep ? scale : 0)");
+    m.def("sum_rows", [](const py::array& x, py::array& out) {
+        require_writeable(out, "sum_rows: out");
+        require_float(out, "sum_rows: out");
+        require_ndim(out, 1, 1, "sum_rows: out");
+        require_contiguous(out, "sum_rows: out");
+        require_same_dtype(x, out, "sum_rows: x", "sum_rows: out");
+        require_ndim(x, 2, 2, "sum_rows: x");
+        require_contiguous(x, "sum_rows: x");
+        if (x.shape(1) != out.shape(0))
+            throw py::value_error("sum_rows: x has " + std::to_string(x.shape(1)) + " columns " + shape_str(x) +
+                                  ", out has " + std::to_string(out.shape(0)) + " elements");
+        require_no_overlap(out, x, "sum_rows: out", "sum_rows: x");
+        const int64_t rows = x.shape(0), cols = x.shape(1);
+        const bool f32 = is_f32(out);
+        const void* xp = x.data();
+        void* op = out.mutable_data();
+        py::gil_scoped_release nogil;
+        if (f32) cpu::sum_rows(static_cast<const float*>(xp), static_cast<float*>(op), rows, cols);
+        else cpu::sum_rows(static_cast<const double*>(xp), static_cast<double*>(op), rows, cols);
+    }, py::arg("x"), py::arg("out"), "out[c] = sum over rows r of x[r, c] (blocks of rows summed in x's dtype, the blocks in float64)");
     m.def("dropout_keep", [](double p, uint64_t seed, int64_t i) {
         check_p("dropout_keep", p);
         if (i < 0) throw py::value_error("dropout_keep: i must be >= 0, got " + std::to_string(i));

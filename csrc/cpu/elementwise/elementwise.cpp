@@ -1,12 +1,13 @@
-// ReLU and dropout, forward and backward (tensorforge/elementwise.h). Layout: contiguous arrays
-// of n elements, split over our thread pool in chunks of at least kGrain elements (smaller arrays
-// run on the calling thread); each chunk runs the span kernel of the active ISA
-// (elementwise_span.h). The dropout mask is a hash of the element's index and the seed, so it is
+// ReLU and dropout, forward and backward, and column sums (tensorforge/elementwise.h). Layout:
+// contiguous arrays of n elements (row-major rows x cols for sum_rows), split over our thread pool
+// in chunks of at least kGrain elements (smaller arrays run on the calling thread); each chunk runs
+// the span kernel of the active ISA (elementwise_span.h). The dropout mask is a hash of the element's index and the seed, so it is
 // the same for any thread count and chunking; the driver splits chunks where the low 32 bits of
 // the index wrap and folds the high bits into the hash keys.
 #include <tensorforge/elementwise.h>
 
 #include <cmath>
+#include <vector>
 
 #include "../cpu_features.h"
 #include "../thread_pool.h"
@@ -16,6 +17,7 @@ namespace tf::cpu {
 namespace {
 
 constexpr int64_t kGrain = 1 << 15;
+constexpr int64_t kRowBlock = 32;  // sum_rows: rows summed in T before they are added in float64
 
 template <typename T>
 ElementwiseSpans<T> pick(ElementwiseSpans<T> (*avx512)(), ElementwiseSpans<T> (*avx2)(),
@@ -113,7 +115,35 @@ void dropout_backward_t(const T* dy, const uint8_t* keep, T* dx, int64_t n, doub
     });
 }
 
+// Column sums: rows split over the pool; each thread sums blocks of kRowBlock rows in T with the span
+// kernel and adds each block's sums into its own float64 partial; the caller adds the partials in
+// thread order.
+template <typename T>
+void sum_rows_t(const T* x, T* out, int64_t rows, int64_t cols) {
+    auto span = spans_for<T>().sum_rows;
+    const int64_t chunks = rows * cols / kGrain;
+    const int parts = static_cast<int>(chunks < 1 ? 1 : chunks < get_num_threads() ? chunks : get_num_threads());
+    std::vector<double> partial(static_cast<size_t>(parts) * static_cast<size_t>(cols), 0.0);
+    parallel_run(parts, [&](int tid, int nt) {
+        const int64_t r0 = rows * tid / nt, r1 = rows * (tid + 1) / nt;
+        double* acc = partial.data() + static_cast<size_t>(tid) * static_cast<size_t>(cols);
+        std::vector<T> block(static_cast<size_t>(cols));
+        for (int64_t b0 = r0; b0 < r1; b0 += kRowBlock) {
+            span(x + b0 * cols, (r1 - b0 < kRowBlock ? r1 - b0 : kRowBlock), cols, block.data());
+            for (int64_t c = 0; c < cols; ++c) acc[c] += static_cast<double>(block[c]);
+        }
+    });
+    for (int64_t c = 0; c < cols; ++c) {
+        double s = 0.0;
+        for (int p = 0; p < parts; ++p) s += partial[static_cast<size_t>(p) * static_cast<size_t>(cols) + c];
+        out[c] = static_cast<T>(s);
+    }
+}
+
 }  // namespace
+
+void sum_rows(const float* x, float* out, int64_t rows, int64_t cols) { sum_rows_t(x, out, rows, cols); }
+void sum_rows(const double* x, double* out, int64_t rows, int64_t cols) { sum_rows_t(x, out, rows, cols); }
 
 void relu_forward(const float* x, float* y, int64_t n) { relu_forward_t(x, y, n); }
 void relu_forward(const double* x, double* y, int64_t n) { relu_forward_t(x, y, n); }

@@ -1,7 +1,7 @@
 // Elementwise kernels of the training step that numpy runs on one thread and in several passes:
-// ReLU forward and backward, and dropout forward (mask drawn from a counter-based hash, so it does
-// not depend on the thread count) and backward. Contiguous arrays of n elements, float32 or
-// float64, split over our thread pool.
+// ReLU forward and backward, dropout forward (mask drawn from a counter-based hash, so it does not
+// depend on the thread count) and backward, and column sums (a linear layer's bias gradient).
+// Contiguous arrays, float32 or float64, split over our thread pool.
 #pragma once
 #include <cstdint>
 
@@ -25,5 +25,9 @@ void dropout_backward(const double* dy, const uint8_t* keep, double* dx, int64_t
 
 // Whether element i is kept: a 32-bit hash of (i, seed) compared with round(p * 2^32).
 bool dropout_keep(double p, uint64_t seed, int64_t i);
+
+// out[c] = sum over r of x[r, c] for a rows x cols row-major x, summed in blocks of rows, the blocks in float64
+void sum_rows(const float* x, float* out, int64_t rows, int64_t cols);
+void sum_rows(const double* x, double* out, int64_t rows, int64_t cols);
 
 }  // namespace tf::cpu
