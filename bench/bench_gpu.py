@@ -4,6 +4,8 @@
   * fp32 GEMM (square n = 1024, 4096, 8192): ours vs cupy's matmul (cuBLAS, true fp32: CUPY_TF32=0);
     the tf32 / bf16 tensor-core paths (precision "high" / "medium") vs torch's cuBLAS tf32 / bf16
   * LayerNorm forward + backward and GELU forward: ours vs torch
+  * softmax forward + backward and cross-entropy (mean over class indices) forward + backward at
+    8192 x 50257 (a GPT-2 vocabulary) and 65536 x 10: ours vs torch, against the copy bandwidth
   * fused AdamW over a GPT-2-small-sized parameter list: ours vs torch.optim.AdamW(fused=True)
   * conv2d fp32 forward / grad-input / grad-weight on ResNet layers (N = 32): ours vs torch
     (cuDNN, TF32 off)
@@ -245,6 +247,68 @@ def bench_norm_gelu(budget_s, copy_gbps, quick=False):
         if copy_gbps:
             row["ours_pct_of_copy_bw"] = 100.0 * row["ours_gbps"] / copy_gbps
         rows_out.append(row)
+    return rows_out
+
+
+# ---- softmax and cross-entropy (memory bound: reported against the copy bandwidth) ----------------
+
+SOFTMAX_CE_SHAPES = [(8192, 50257), (65536, 10)]
+
+
+def _max_rel_diff(ours, theirs):
+    return max(float(cp.max(cp.abs(o - cp.asarray(t))) / max(float(cp.max(cp.abs(cp.asarray(t)))), 1e-30))
+               for o, t in zip(ours, theirs))
+
+
+def bench_softmax_ce(rows, cols, budget_s, copy_gbps):
+    """softmax fwd+bwd and cross-entropy fwd+bwd ('mean', class indices) of (rows, cols) float32 logits, ours vs
+    torch. Minimum DRAM traffic: softmax 20 bytes per element (x, y; y, dy, dx), cross-entropy 12 (x; x, dx).
+    Ours runs with check_targets=False (the out-of-range check reads a flag back, a host wait that torch's
+    device-side assert does not have); the routed F.cross_entropy checks, so it waits once per call."""
+    rng = np.random.default_rng(rows + cols)
+    x = cp.asarray(3 * rng.standard_normal((rows, cols), dtype=np.float32))
+    dy = cp.asarray(rng.standard_normal((rows, cols), dtype=np.float32))
+    t = cp.asarray(rng.integers(0, cols, rows))
+    xt, dyt, tt = torch.as_tensor(x, device="cuda"), torch.as_tensor(dy, device="cuda"), torch.as_tensor(t, device="cuda")
+    xt_req = xt.clone().requires_grad_()
+    F = torch.nn.functional
+
+    def ours_softmax():
+        y = tfc.softmax_forward(x)
+        return y, tfc.softmax_backward(dy, y)
+
+    def torch_softmax():
+        y = F.softmax(xt_req, -1)
+        return y.detach(), torch.autograd.grad(y, xt_req, dyt)[0]
+
+    def ours_ce():
+        loss, stats, row_w = tfc.cross_entropy_forward(x, t, check_targets=False)
+        divisor = row_w.sum()
+        mean = loss.sum() / divisor
+        return mean, tfc.cross_entropy_backward(cp.float32(1.0) / divisor, x, t, stats)
+
+    def torch_ce():
+        loss = F.cross_entropy(xt_req, tt)
+        return loss.detach(), torch.autograd.grad(loss, xt_req)[0]
+
+    rows_out = []
+    for name, fns, nbytes in [
+        ("softmax fwd+bwd fp32", {"ours": ours_softmax, "torch": torch_softmax}, 20.0 * rows * cols),
+        ("cross_entropy fwd+bwd fp32", {"ours": ours_ce, "torch": torch_ce}, 12.0 * rows * cols),
+    ]:
+        diff = _max_rel_diff(fns["ours"](), fns["torch"]())
+        t_ms, reps = bench_interleaved(fns, warmup=2, min_reps=5, max_reps=30, budget_s=budget_s,
+                                       inner=1 if rows * cols > (1 << 26) else 5)
+        row = {"bench": name, "size": f"{rows}x{cols}", "reps": reps, "ours_ms": t_ms["ours"],
+               "ours_gbps": nbytes / (t_ms["ours"] * 1e-3) / 1e9, "peer": "torch", "peer_ms": t_ms["torch"],
+               "peer_gbps": nbytes / (t_ms["torch"] * 1e-3) / 1e9, "speed_ratio": t_ms["torch"] / t_ms["ours"],
+               "max_rel_diff_vs_peer": diff}
+        if copy_gbps:
+            row["ours_pct_of_copy_bw"] = 100.0 * row["ours_gbps"] / copy_gbps
+        rows_out.append(row)
+    del x, dy, t, xt, dyt, tt, xt_req
+    cp.get_default_memory_pool().free_all_blocks()
+    torch.cuda.empty_cache()
     return rows_out
 
 
@@ -546,6 +610,22 @@ def main():
     for row in rows:
         results["rows"].append(row)
         print(json.dumps(row), flush=True)
+
+    for rows, cols in SOFTMAX_CE_SHAPES:
+        if args.quick:
+            rows = min(rows, 1024) if cols > 1024 else rows // 8
+        try:
+            if torch is None or not torch.cuda.is_available():
+                raise RuntimeError("the softmax / cross-entropy peers are torch's CUDA kernels; torch with CUDA "
+                                   "is not installed")
+            rows_sc = bench_softmax_ce(rows, cols, budget_s=1.0 if args.quick else 2.0,
+                                       copy_gbps=results["ceilings"].get("copy_gbps"))
+        except Exception as e:  # noqa: BLE001
+            traceback.print_exc()
+            rows_sc = [{"bench": "softmax / cross_entropy", "size": f"{rows}x{cols}", "error": repr(e)[:200]}]
+        for row in rows_sc:
+            results["rows"].append(row)
+            print(json.dumps(row), flush=True)
 
     fma = results["ceilings"].get("fma_tflops")
     convs = RESNET_CONVS[:2] if args.quick else RESNET_CONVS

@@ -256,9 +256,85 @@ def gelu_backward(grad_output, x, approximate="none", *, stream=None):
     return fake_cupy.ndarray((slope * _arr(grad_output, "grad_output", dense=True)).astype(np.float32))
 
 
+def softmax_forward(x, log=False, *, stream=None):
+    X = _arr(x, "x", dense=True).astype(np.float64)
+    if X.ndim == 0:
+        raise ValueError("x must have at least one dimension")
+    m = X.max(-1, keepdims=True)
+    e = np.exp(X - m)
+    y = (X - m) - np.log(e.sum(-1, keepdims=True)) if log else e / e.sum(-1, keepdims=True)
+    return fake_cupy.ndarray(y.astype(np.float32))
+
+
+def softmax_backward(grad_output, y, log=False, *, stream=None):
+    Y = _arr(y, "y", dense=True).astype(np.float64)
+    G = _arr(grad_output, "grad_output", dense=True).astype(np.float64)
+    if G.shape != Y.shape:
+        raise ValueError("grad_output must have the shape of y")
+    dx = G - np.exp(Y) * G.sum(-1, keepdims=True) if log else Y * (G - (G * Y).sum(-1, keepdims=True))
+    return fake_cupy.ndarray(dx.astype(np.float32))
+
+
+def _ce_inputs(input, target, weight):
+    X = _arr(input, "input", dense=True)
+    T = _arr(target, "target", f32=False, dense=True)
+    if X.ndim != 2 or T.dtype != np.int64 or T.shape != X.shape[:1]:
+        raise ValueError("input must be (N, C) float32 and target (N,) int64 (fake cuda stand-in)")
+    W = None if weight is None else _arr(weight, "weight", dense=True)
+    if W is not None and W.shape != X.shape[1:]:
+        raise ValueError("weight must have shape (C,)")
+    return X.astype(np.float64), T, W
+
+
+def _ce_coef(X, T, W, ignore_index, label_smoothing):
+    """(coef (N, C), valid rows, row weights): loss_r = sum_c coef_rc * (lse_r - x_rc)."""
+    n, c = X.shape
+    valid = T != ignore_index
+    bad = valid & ((T < 0) | (T >= c))
+    w = np.ones(c) if W is None else W.astype(np.float64)
+    row_w = np.where(valid & ~bad, w[np.clip(T, 0, c - 1)], 0.0)
+    coef = np.zeros((n, c))
+    rows = np.flatnonzero(valid & ~bad)
+    coef[rows, T[rows]] = (1 - label_smoothing) * row_w[rows]
+    coef[rows] += label_smoothing / c * w
+    return coef, bad, row_w
+
+
+def cross_entropy_forward(input, target, weight=None, ignore_index=-100, label_smoothing=0.0, *,
+                          check_targets=True, stream=None):
+    X, T, W = _ce_inputs(input, target, weight)
+    coef, bad, row_w = _ce_coef(X, T, W, ignore_index, label_smoothing)
+    if check_targets and bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise IndexError(f"cross_entropy: target {int(T[row])} is out of bounds for {X.shape[1]} classes "
+                         f"(row {row}; ignore_index is {ignore_index})")
+    m = X.max(1, keepdims=True)
+    log_sum = np.log(np.exp(X - m).sum(1, keepdims=True))
+    loss = (coef * ((m + log_sum) - X)).sum(1)
+    stats = np.concatenate([m, log_sum], axis=1)
+    loss[bad], stats[bad] = np.nan, np.nan  # the kernel's rows with an out-of-range target
+    return tuple(fake_cupy.ndarray(a.astype(np.float32)) for a in (loss, stats, row_w))
+
+
+def cross_entropy_backward(grad_output, input, target, stats, weight=None, ignore_index=-100, label_smoothing=0.0,
+                           *, stream=None):
+    X, T, W = _ce_inputs(input, target, weight)
+    S = _arr(stats, "stats", dense=True).astype(np.float64)
+    G = _arr(grad_output, "grad_output", dense=True).astype(np.float64)
+    if S.shape != (X.shape[0], 2) or G.shape not in ((), X.shape[:1]):
+        raise ValueError("stats must be (N, 2) and grad_output 0-d or (N,)")
+    coef, bad, _ = _ce_coef(X, T, W, ignore_index, label_smoothing)
+    p = np.exp((X - S[:, :1]) - S[:, 1:])
+    live = (T != ignore_index) & ~bad  # ignored rows get zeros without reading the gradient (the kernel's rule)
+    dx = np.zeros_like(X)
+    dx[bad] = np.nan
+    dx[live] = (np.broadcast_to(G.reshape(-1, 1), (X.shape[0], 1)) * (p * coef.sum(1, keepdims=True) - coef))[live]
+    return fake_cupy.ndarray(dx.astype(np.float32))
+
+
 KERNELS = ("gemm", "adamw_step", "adam_step", "conv2d_forward", "conv2d_grad_input", "conv2d_grad_weight",
            "attention_forward", "attention_backward", "layer_norm_forward", "layer_norm_backward", "gelu_forward",
-           "gelu_backward")
+           "gelu_backward", "softmax_forward", "softmax_backward", "cross_entropy_forward", "cross_entropy_backward")
 
 
 def install(monkeypatch):

@@ -157,6 +157,56 @@ def test_layer_norm_and_gelu_reject_bad_arguments():
         _C.cuda_gelu_forward(F(4, 6), F(4, 6), approximate="sigmoid")
 
 
+@pytest.mark.skipif(not NO_GPU_HERE, reason="a GPU is visible")
+def test_softmax_and_cross_entropy_without_a_gpu_are_clear_errors():
+    msg = "no CUDA device is visible" if BUILT else "built without CUDA"
+    with pytest.raises(RuntimeError, match=msg):
+        _C.cuda_softmax_forward(F(4, 6), F(4, 6), log=True)
+    with pytest.raises(RuntimeError, match=msg):
+        _C.cuda_cross_entropy_forward(F(4, 6), F(4, typestr="<i8"), None, F(4), F(4, 2), F(4), F(1, typestr="<i8"))
+    with pytest.raises(RuntimeError, match=msg):
+        _C.cuda_cross_entropy_backward(F(4, 6), F(4, typestr="<i8"), F(6), F(4, 2), F(), F(4, 6))
+    for call in (lambda: tfc.softmax_backward(F(4, 6), F(4, 6)), lambda: tfc.cross_entropy_forward(F(4, 6), F(4))):
+        with pytest.raises(RuntimeError, match="no CUDA device is visible" if BUILT else "built without CUDA"):
+            call()
+
+
+def test_softmax_and_cross_entropy_reject_bad_arguments():
+    i8 = {"typestr": "<i8"}
+    with expect_error(ValueError, r"y must have shape \(4, 6\)"):
+        _C.cuda_softmax_forward(F(4, 6), F(4, 5))
+    with expect_error(ValueError, "x must have at least one dimension"):
+        _C.cuda_softmax_forward(F(), F())
+    with expect_error(TypeError, "x must be float32"):
+        _C.cuda_softmax_forward(F(4, 6, typestr="<f8"), F(4, 6))
+    with expect_error(ValueError, "grad_input must be contiguous"):
+        _C.cuda_softmax_backward(F(4, 6), F(4, 6), F(4, 6, strides=(4, 24)))
+    x = F(4, 6)
+    with expect_error(ValueError, "y overlaps x"):
+        _C.cuda_softmax_forward(x, x)
+    ce_outs = (F(4), F(4, 2), F(4), F(1, **i8))
+    with expect_error(TypeError, "target must be int64"):
+        _C.cuda_cross_entropy_forward(F(4, 6), F(4, typestr="<i4"), None, *ce_outs)
+    with expect_error(ValueError, "target must have shape"):
+        _C.cuda_cross_entropy_forward(F(4, 6), F(5, **i8), None, *ce_outs)
+    with expect_error(ValueError, "input must be 2-D"):
+        _C.cuda_cross_entropy_forward(F(4, 6, 2), F(4, **i8), None, *ce_outs)
+    with expect_error(ValueError, "input has no classes"):
+        _C.cuda_cross_entropy_forward(F(4, 0), F(4, **i8), None, *ce_outs)
+    with expect_error(ValueError, "weight must have shape"):
+        _C.cuda_cross_entropy_forward(F(4, 6), F(4, **i8), F(5), *ce_outs)
+    with expect_error(ValueError, "stats must have shape"):
+        _C.cuda_cross_entropy_forward(F(4, 6), F(4, **i8), None, F(4), F(4), F(4), F(1, **i8))
+    with expect_error(ValueError, r"label_smoothing must be in \[0, 1\]"):
+        _C.cuda_cross_entropy_forward(F(4, 6), F(4, **i8), None, *ce_outs, label_smoothing=1.5)
+    with expect_error(ValueError, "loss is read-only"):
+        _C.cuda_cross_entropy_forward(F(4, 6), F(4, **i8), None, F(4, readonly=True), *ce_outs[1:])
+    with expect_error(ValueError, "grad_output must be 0-d"):
+        _C.cuda_cross_entropy_backward(F(4, 6), F(4, **i8), None, F(4, 2), F(3), F(4, 6))
+    with expect_error(ValueError, r"grad_input must have shape \(4, 6\)"):
+        _C.cuda_cross_entropy_backward(F(4, 6), F(4, **i8), None, F(4, 2), F(), F(6, 4))
+
+
 @pytest.mark.skipif(not BUILT, reason="CUDA is not built")
 def test_gemm_rejects_an_unknown_precision():
     with pytest.raises(ValueError, match="precision must be 'highest'.*got 'tf32'"):

@@ -786,3 +786,210 @@ def test_gelu_matches_float64(rng, n, approximate):
         slope = cdf + x * np.exp(-0.5 * x * x) / sqrt(2 * pi)
     assert rel_err(cp.asnumpy(y), y_ref) < 1e-6
     assert rel_err(cp.asnumpy(dx), slope * dyh) < 1e-6
+
+
+# ---- softmax / log-softmax and fused cross-entropy -----------------------------------------------------
+
+@pytest.fixture
+def poison_empty(monkeypatch):
+    """cupy.empty hands out NaN-filled float arrays (integer ones filled with 12345), so every output that
+    the tensorforge.cuda wrappers allocate starts poisoned and an unwritten element shows."""
+    real = cp.empty
+
+    def empty(shape, dtype=float, order="C"):
+        a = real(shape, dtype=dtype, order=order)
+        a.fill(np.nan if np.dtype(dtype).kind == "f" else 12345)
+        return a
+
+    monkeypatch.setattr(cp, "empty", empty)
+
+
+def logit_rows(rng, rows, cols, special):
+    """3 * N(0, 1) logits; with `special`, rows cycle through normal, +1e4, some -inf (column 0 stays
+    finite), all -inf and one +inf."""
+    x = 3 * randn(rng, rows, cols)
+    if special:
+        x[1::5] += 1e4
+        x[2::5, 1::3] = -np.inf
+        x[3::5] = -np.inf
+        x[4::5, cols // 2] = np.inf
+    return x
+
+
+def assert_matches(got, ref, tol, what):
+    """NaN and inf where the reference has them, a norm-wise relative error below tol elsewhere."""
+    got = np.asarray(got, np.float64)
+    nan, inf = np.isnan(ref), np.isinf(ref)
+    assert np.array_equal(np.isnan(got), nan), f"{what}: NaN pattern differs"
+    assert np.array_equal(got[inf], ref[inf]), f"{what}: inf entries differ"
+    fin = ~(nan | inf)
+    assert rel_err(got[fin], ref[fin]) < tol, f"{what}: rel err {rel_err(got[fin], ref[fin]):.2e}"
+
+
+def softmax_ref(x, log):
+    x = x.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        m = x.max(-1, keepdims=True)
+        s = np.exp(x - m).sum(-1, keepdims=True)
+        y = (x - m) - np.log(s) if log else np.exp(x - m) / s
+    bad = np.isinf(m[:, 0]) | np.isnan(m[:, 0])  # a row of -inf, or with +inf: NaN (PyTorch too)
+    y[bad] = np.nan
+    return y
+
+
+SOFTMAX_SHAPES = [(1, 1), (13, 7), (9, 33), (5, 1000), (3, 1025), (64, 50257), (65536, 10)]
+
+
+@pytest.mark.parametrize("rows,cols", SOFTMAX_SHAPES)
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_matches_float64(rng, poison_empty, rows, cols, log):
+    xh = logit_rows(rng, rows, cols, special=rows >= 5)
+    dyh = randn(rng, rows, cols)
+    y = tfc.softmax_forward(cp.asarray(xh), log)
+    assert_matches(cp.asnumpy(y), softmax_ref(xh, log), 1e-6, "y")
+    # the backward from the kernel's own y, referenced in float64 from that y
+    yk = cp.asnumpy(y).astype(np.float64)
+    dx = tfc.softmax_backward(cp.asarray(dyh), y, log)
+    with np.errstate(invalid="ignore", over="ignore"):
+        dx_ref = (dyh - np.exp(yk) * dyh.sum(-1, keepdims=True) if log
+                  else yk * (dyh - (dyh * yk).sum(-1, keepdims=True)))
+    assert_matches(cp.asnumpy(dx), dx_ref, 1e-6, "dx")
+
+
+def test_softmax_of_batched_shapes_runs_over_the_last_dim(rng, poison_empty):
+    xh = randn(rng, 2, 3, 4, 37)
+    y = tfc.softmax_forward(cp.asarray(xh), True)
+    assert y.shape == xh.shape
+    assert_matches(cp.asnumpy(y), softmax_ref(xh.reshape(-1, 37), True).reshape(xh.shape), 1e-6, "y")
+
+
+def _torch_or_skip():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA")
+    return torch
+
+
+@pytest.mark.parametrize("rows,cols", [(64, 50257), (65536, 10), (37, 1024)])
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_matches_torch(rng, rows, cols, log):
+    torch = _torch_or_skip()
+    xh, dyh = 3 * randn(rng, rows, cols), randn(rng, rows, cols)
+    xt = torch.from_numpy(xh).cuda().requires_grad_()
+    yt = torch.log_softmax(xt, -1) if log else torch.softmax(xt, -1)
+    yt.backward(torch.from_numpy(dyh).cuda())
+    y = tfc.softmax_forward(cp.asarray(xh), log)
+    dx = tfc.softmax_backward(cp.asarray(dyh), y, log)
+    assert rel_err(cp.asnumpy(y), yt.detach().cpu().numpy()) < 1e-5
+    assert rel_err(cp.asnumpy(dx), xt.grad.cpu().numpy()) < 1e-5
+
+
+def cross_entropy_ref(x, t, w, ignore_index, smoothing, g):
+    """Per-row loss, lse, row weight and the logits' gradient for per-row grad g, in float64 (PyTorch's
+    semantics: loss = (1 - e) w_t (lse - x_t) + e / C sum_c w_c (lse - x_c), ignored rows 0)."""
+    x = x.astype(np.float64)
+    n, c = x.shape
+    w = np.ones(c) if w is None else w.astype(np.float64)
+    live = t != ignore_index
+    tt = np.where(live, t, 0)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        m = x.max(1, keepdims=True)
+        lse = m + np.log(np.exp(x - m).sum(1, keepdims=True))
+        coef = smoothing / c * np.broadcast_to(w, (n, c)).copy()
+        coef[np.arange(n), tt] += (1 - smoothing) * w[tt]
+        loss = (coef * (lse - x)).sum(1)
+        dx = g.reshape(-1, 1) * (np.exp(x - lse) * coef.sum(1, keepdims=True) - coef)
+    loss[~live], dx[~live] = 0.0, 0.0
+    return loss, lse[:, 0], np.where(live, w[tt], 0.0), dx
+
+
+CE_SHAPES = [(1, 1), (13, 7), (9, 33), (70, 1000), (5, 1025), (16, 50257), (65536, 10)]
+
+
+@pytest.mark.parametrize("rows,classes", CE_SHAPES)
+@pytest.mark.parametrize("weighted,smoothing", [(False, 0.0), (True, 0.0), (False, 0.1), (True, 0.25)])
+def test_cross_entropy_matches_float64(rng, poison_empty, rows, classes, weighted, smoothing):
+    xh = logit_rows(rng, rows, classes, special=False)
+    if rows > 2:
+        xh[1] += 1e4  # large logits: the saved (max, log-normaliser) pair keeps the backward accurate
+    th = rng.integers(0, classes, rows)
+    th[::4] = -100  # ignored rows, including the first
+    wh = rng.uniform(0.2, 2.0, classes).astype(np.float32) if weighted else None
+    gh = randn(rng, rows)
+    x, t = cp.asarray(xh), cp.asarray(th)
+    w = None if wh is None else cp.asarray(wh)
+    loss, stats, row_w = tfc.cross_entropy_forward(x, t, w, -100, smoothing)
+    loss_ref, lse_ref, roww_ref, dx_ref = cross_entropy_ref(xh, th, wh, -100, smoothing, gh)
+    live = th != -100
+    assert_matches(cp.asnumpy(loss), loss_ref, 1e-6, "loss")
+    assert_matches(cp.asnumpy(row_w), roww_ref, 1e-7, "row_weight")
+    lse = cp.asnumpy(stats).astype(np.float64).sum(1)
+    assert_matches(lse[live], lse_ref[live], 1e-6, "lse")
+    dx = tfc.cross_entropy_backward(cp.asarray(gh), x, t, stats, w, -100, smoothing)
+    assert_matches(cp.asnumpy(dx), dx_ref, 1e-6, "dx")
+    g0 = cp.asarray(np.float32(0.37))  # 0-d: one value for every row ('sum' / 'mean')
+    dx0 = tfc.cross_entropy_backward(g0, x, t, stats, w, -100, smoothing)
+    assert_matches(cp.asnumpy(dx0), cross_entropy_ref(xh, th, wh, -100, smoothing, np.full(rows, 0.37))[3], 1e-6,
+                   "dx (broadcast grad)")
+
+
+def test_softmax_cross_entropy_tail_rows(rng, poison_empty):
+    """Small cases of both launch shapes with rows that leave warps idle (also run under memcheck)."""
+    for rows, cols in ((3, 7), (2, 1500)):
+        xh = randn(rng, rows, cols)
+        for log in (False, True):
+            assert_matches(cp.asnumpy(tfc.softmax_forward(cp.asarray(xh), log)), softmax_ref(xh, log), 1e-6, "y")
+        th = np.array([0, -100, cols - 1][:rows])
+        loss, stats, _ = tfc.cross_entropy_forward(cp.asarray(xh), cp.asarray(th), None, -100, 0.1)
+        gh = randn(rng, rows)
+        ref = cross_entropy_ref(xh, th, None, -100, 0.1, gh)
+        assert_matches(cp.asnumpy(loss), ref[0], 1e-6, "loss")
+        dx = tfc.cross_entropy_backward(cp.asarray(gh), cp.asarray(xh), cp.asarray(th), stats, None, -100, 0.1)
+        assert_matches(cp.asnumpy(dx), ref[3], 1e-6, "dx")
+
+
+def test_cross_entropy_out_of_range_targets(rng, poison_empty):
+    xh = randn(rng, 6, 9)
+    th = np.array([1, 9, 2, -3, 0, 8])
+    with pytest.raises(IndexError, match=r"target 9 is out of bounds for 9 classes \(row 1"):
+        tfc.cross_entropy_forward(cp.asarray(xh), cp.asarray(th))
+    loss, stats, row_w = tfc.cross_entropy_forward(cp.asarray(xh), cp.asarray(th), check_targets=False)
+    bad = np.array([False, True, False, True, False, False])
+    assert np.isnan(cp.asnumpy(loss)[bad]).all() and np.isfinite(cp.asnumpy(loss)[~bad]).all()
+    assert (cp.asnumpy(row_w)[bad] == 0).all()
+    dx = tfc.cross_entropy_backward(cp.asarray(randn(rng, 6)), cp.asarray(xh), cp.asarray(th), stats)
+    assert np.isnan(cp.asnumpy(dx)[bad]).all() and np.isfinite(cp.asnumpy(dx)[~bad]).all()
+
+
+def test_cross_entropy_every_row_ignored(rng, poison_empty):
+    xh, th = randn(rng, 5, 1100), np.full(5, 7)
+    loss, stats, row_w = tfc.cross_entropy_forward(cp.asarray(xh), cp.asarray(th), None, 7, 0.2)
+    assert not cp.asnumpy(loss).any() and not cp.asnumpy(row_w).any()
+    dx = tfc.cross_entropy_backward(cp.asarray(np.float32(np.inf)), cp.asarray(xh), cp.asarray(th), stats, None, 7,
+                                    0.2)  # 'mean' over nothing: grad / 0; ignored rows still get zeros
+    assert not cp.asnumpy(dx).any()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("classes", [10, 50257])
+def test_cross_entropy_through_functional_matches_torch(rng, reduction, classes):
+    """F.cross_entropy on tensorforge "cuda" tensors (our kernel plus the Python reduction) against torch."""
+    torch = _torch_or_skip()
+    import tensorforge as tf
+    import tensorforge.nn.functional as F
+
+    rows = 64
+    xh, th = 3 * randn(rng, rows, classes), rng.integers(0, classes, rows)
+    th[5::7] = -100
+    wh = rng.uniform(0.5, 2.0, classes).astype(np.float32)
+    x = tf.tensor(xh, device="cuda").requires_grad_()
+    loss = F.cross_entropy(x, tf.tensor(th, device="cuda"), weight=tf.tensor(wh, device="cuda"),
+                           reduction=reduction, label_smoothing=0.1)
+    gh = np.asarray(randn(rng, *loss.shape))
+    loss.backward(tf.tensor(gh, device="cuda"))
+    xt = torch.from_numpy(xh).cuda().requires_grad_()
+    lt = torch.nn.functional.cross_entropy(xt, torch.from_numpy(th).cuda(), weight=torch.from_numpy(wh).cuda(),
+                                           reduction=reduction, label_smoothing=0.1)
+    lt.backward(torch.from_numpy(gh).cuda())
+    assert rel_err(loss.detach().cpu().numpy(), lt.detach().cpu().numpy()) < 1e-5
+    assert rel_err(x.grad.cpu().numpy(), xt.grad.cpu().numpy()) < 1e-5

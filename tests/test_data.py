@@ -134,7 +134,7 @@ def test_tensor_dataset_fast_path_equals_per_item_collate(rng, shuffle):
     fast = DataLoader(ds, batch_size=6, shuffle=shuffle, generator=np.random.default_rng(seed))
     slow = DataLoader(ds, batch_size=6, shuffle=shuffle, generator=np.random.default_rng(seed),
                       collate_fn=default_collate)
-    assert fast._source is ds and slow._source is None
+    assert fast._fetch.source is ds and slow._fetch.source is None
     n = 0
     for (fx, fy), (sx, sy) in zip(fast, slow):
         assert fx.dtype == sx.dtype and fy.dtype == sy.dtype == tf.int64

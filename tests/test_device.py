@@ -13,6 +13,7 @@ import tensorforge as tf
 import tensorforge.nn as nn
 import tensorforge.nn.functional as F
 from tensorforge._backend import xp
+from conftest import REAL_CUDA
 
 
 def host(t):
@@ -478,6 +479,30 @@ def test_clip_grad_norm_on_device(device, rng):
     assert abs(float((p.grad * p.grad).sum().sqrt()) - 1.0) < 1e-4
 
 
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, float("inf"), 0.0])
+def test_clip_grad_norm_stays_on_the_device(device, rng, monkeypatch, norm_type):
+    """The same result as on the CPU; on the stand-in also checks that nothing was converted to a host
+    number (on a GPU each conversion is a device synchronisation)."""
+    if device == "cpu":
+        pytest.skip("a device test")
+    grads = [randn(rng, 4, 4) * 10, randn(rng, 3), np.zeros((0, 2), np.float32)]
+    cpu = [nn.Parameter(tf.tensor(g)) for g in grads]
+    dev = [nn.Parameter(tf.tensor(g, device=device)) for g in grads]
+    for p, q, g in zip(cpu, dev, grads):
+        p.grad, q.grad = tf.tensor(g), tf.tensor(g, device=device)
+    expected = nn.utils.clip_grad_norm_(cpu, 2.0, norm_type)
+    with monkeypatch.context() as no_sync:
+        if not REAL_CUDA:
+            for name in ("__float__", "item", "__bool__", "tolist"):
+                no_sync.setattr(type(dev[0]._data), name,
+                                lambda self, *a: pytest.fail("clip_grad_norm_ synchronised the device"))
+        total = nn.utils.clip_grad_norm_(dev, 2.0, norm_type)
+    on(total, device)
+    np.testing.assert_allclose(host(total), expected.numpy(), rtol=1e-5)
+    for p, q in zip(cpu, dev):
+        np.testing.assert_allclose(host(q.grad), p.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_training_loop_on_device(device, rng):
     x = randn(rng, 64, 4)
     y = (x @ randn(rng, 4, 1) > 0).astype(np.int64).ravel()
@@ -613,3 +638,86 @@ def test_layer_norm_and_gelu_run_on_our_cuda_kernels(device, rng, monkeypatch, a
     compare(lambda x: F.gelu(F.layer_norm(x, (7,)), approximate=approximate),
             [randn(rng, 3, 7).astype(np.float64)], device)
     assert calls == []
+
+
+def _count_calls(monkeypatch, names):
+    import tensorforge.cuda as tfc
+
+    calls = []
+    for name in names:
+        real = getattr(tfc, name)
+        monkeypatch.setattr(tfc, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
+    return calls
+
+
+def test_softmax_and_log_softmax_run_on_our_cuda_kernels(device, rng, monkeypatch):
+    """float32 softmax / log_softmax over the last dim on "cuda" go through tensorforge.cuda's kernels
+    (counted here), forward and backward; other dims and float64 compose cupy operations instead."""
+    if device == "cpu":
+        pytest.skip("routing to the CUDA kernels")
+    calls = _count_calls(monkeypatch, ("softmax_forward", "softmax_backward"))
+    compare(lambda x: F.softmax(x, dim=-1), [randn(rng, 3, 5, 7)], device)
+    assert calls == ["softmax_forward", "softmax_backward"]
+    calls.clear()
+    compare(lambda x: F.log_softmax(x, dim=1) * 2, [randn(rng, 4, 33)], device)
+    compare(lambda x: x.softmax(0), [randn(rng, 1)], device)
+    assert calls == ["softmax_forward", "softmax_backward"] * 2
+    calls.clear()
+    compare(lambda x: F.softmax(x, dim=0), [randn(rng, 4, 3)], device)  # not the last dim
+    compare(lambda x: F.log_softmax(x, dim=-1), [randn(rng, 4, 3).astype(np.float64)], device)
+    assert calls == []
+
+
+def test_softmax_double_backward_on_cuda(device, rng):
+    """With create_graph the softmax backward is recorded in Tensor ops (the kernel's backward is not
+    differentiable), so second derivatives through softmax / log_softmax still match the CPU."""
+    def grad_of(fn):
+        def first_derivative(x):
+            (gx,) = tf.autograd.grad((fn(x) ** 3).sum(), x, create_graph=True)
+            assert gx.requires_grad, "the recorded backward lost its graph"
+            return gx
+
+        return first_derivative
+
+    compare(grad_of(lambda x: F.softmax(x, dim=-1)), [randn(rng, 3, 6)], device, rtol=1e-4, atol=1e-5)
+    compare(grad_of(lambda x: F.log_softmax(x, dim=-1)), [randn(rng, 2, 9)], device, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_runs_on_our_cuda_kernel(device, rng, monkeypatch, reduction):
+    """float32 cross_entropy with class indices on "cuda" is one fused kernel forward and one backward
+    (counted here) and matches the CPU with class weights, ignore_index and label_smoothing."""
+    if device == "cpu":
+        pytest.skip("routing to the CUDA kernel")
+    calls = _count_calls(monkeypatch, ("cross_entropy_forward", "cross_entropy_backward"))
+    x, t = randn(rng, 7, 5), rng.integers(0, 5, 7)
+    t[2] = -100
+    w = rng.uniform(0.5, 2.0, 5).astype(np.float32)
+    compare(lambda x, t: F.cross_entropy(x, t, reduction=reduction), [x, t], device)
+    compare(lambda x, t: F.cross_entropy(x, t, weight=tf.tensor(w, device=x.device), reduction=reduction,
+                                         label_smoothing=0.2), [x, t], device)
+    t3 = np.where(t == 3, 3, t)
+    compare(lambda x, t: F.cross_entropy(x, t, ignore_index=3, reduction=reduction, label_smoothing=0.1),
+            [x, t3 % 5], device)
+    assert calls == ["cross_entropy_forward", "cross_entropy_backward"] * 3
+    calls.clear()
+    compare(lambda x, t: F.cross_entropy(x, t, reduction=reduction), [x.astype(np.float64), t], device)
+    probs = rng.dirichlet(np.ones(3), (2, 4)).transpose(0, 2, 1).astype(np.float32)  # (2, 3, 4), classes in dim 1
+    compare(lambda x: nn.CrossEntropyLoss(reduction=reduction)(x, tf.tensor(probs, device=x.device)),
+            [randn(rng, 2, 3, 4)], device)  # probability targets, (N, C, d) input
+    assert calls == []
+
+
+@pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")  # 0 / 0 for 'mean', on purpose
+def test_cross_entropy_cuda_edge_cases(device, rng):
+    """Every row ignored gives nan for 'mean' (0 / 0) and zero gradients, as on the CPU and in PyTorch;
+    an out-of-range target is an IndexError naming it."""
+    x, t = randn(rng, 4, 6), np.full(4, -100)
+    for reduction in ("mean", "sum"):
+        xs = leaf(x, device)
+        loss = F.cross_entropy(xs, tf.tensor(t, device=device), reduction=reduction)
+        assert np.isnan(loss.item()) == (reduction == "mean")
+        loss.backward()
+        np.testing.assert_array_equal(host(xs.grad), 0)
+    with pytest.raises(IndexError, match="target 6 is out of bounds for 6 classes"):
+        F.cross_entropy(leaf(x, device), tf.tensor(np.array([0, 6, 1, 2]), device=device))

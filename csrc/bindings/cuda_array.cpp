@@ -139,6 +139,7 @@ void require_writeable(const CudaArray& a) {
 }
 
 bool c_contiguous(const CudaArray& a) {
+    if (a.size == 0) return true;  // no elements: any strides (numpy and cupy call these contiguous too)
     int64_t st = 1;
     for (int i = a.ndim() - 1; i >= 0; --i) {
         if (a.shape[i] != 1 && a.strides[i] != st) return false;

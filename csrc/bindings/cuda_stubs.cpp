@@ -35,6 +35,18 @@ void layer_norm_backward(int64_t, int64_t, uintptr_t, uintptr_t, uintptr_t, uint
 }
 void gelu_forward(int64_t, bool, uintptr_t, uintptr_t, uintptr_t) { not_built("cuda gelu_forward"); }
 void gelu_backward(int64_t, bool, uintptr_t, uintptr_t, uintptr_t, uintptr_t) { not_built("cuda gelu_backward"); }
+void softmax_forward(int64_t, int64_t, bool, uintptr_t, uintptr_t, uintptr_t) { not_built("cuda softmax_forward"); }
+void softmax_backward(int64_t, int64_t, bool, uintptr_t, uintptr_t, uintptr_t, uintptr_t) {
+    not_built("cuda softmax_backward");
+}
+void cross_entropy_forward(const CrossEntropyArgs&, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t,
+                           uintptr_t, uintptr_t) {
+    not_built("cuda cross_entropy_forward");
+}
+void cross_entropy_backward(const CrossEntropyArgs&, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t, int64_t,
+                            uintptr_t, uintptr_t) {
+    not_built("cuda cross_entropy_backward");
+}
 void adam_step(const AdamArgs&, uintptr_t, int64_t, int64_t, uintptr_t) { not_built("cuda adam_step"); }
 uintptr_t cached_device_table(const int64_t*, int64_t) { not_built("cached_device_table"); }
 void conv2d_forward(const Conv2dShape&, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t) {

@@ -57,6 +57,31 @@ void layer_norm_backward(int64_t rows, int64_t cols, uintptr_t x, uintptr_t gamm
 void gelu_forward(int64_t n, bool tanh_approx, uintptr_t x, uintptr_t y, uintptr_t stream);
 void gelu_backward(int64_t n, bool tanh_approx, uintptr_t x, uintptr_t dy, uintptr_t dx, uintptr_t stream);
 
+// Softmax (log=false) or log-softmax (log=true) over the last dimension of a contiguous (rows, cols)
+// float32 array (softmax.cu). The backward takes the forward's output y and writes
+// dx = y * (dy - sum(dy * y)) (softmax) or dx = dy - exp(y) * sum(dy) (log-softmax), per row.
+void softmax_forward(int64_t rows, int64_t cols, bool log, uintptr_t x, uintptr_t y, uintptr_t stream);
+void softmax_backward(int64_t rows, int64_t cols, bool log, uintptr_t y, uintptr_t dy, uintptr_t dx, uintptr_t stream);
+
+// Fused cross-entropy of contiguous (rows, classes) float32 logits against int64 class indices
+// (cross_entropy.cu), PyTorch's semantics for class weights (float32 (classes,) or 0),
+// ignore_index and label_smoothing. The forward writes per-row loss (reduction 'none'), stats
+// ((rows, 2): the row's max and log sum exp(x - max), whose sum is the log-sum-exp; for the
+// backward) and row_weight (weight[target], 0 for ignored rows: the
+// divisor of 'mean' is their sum), and sets *bad_row (one uint64, set to all ones first) to the
+// smallest row whose target is out of range (such rows get NaN); read it back to raise an error.
+// The backward writes dlogits = grad_r * (softmax * sum(coef) - coef) with coef the smoothed,
+// weighted one-hot target; grad is one float32 per row (grad_stride 1) or one value (stride 0).
+struct CrossEntropyArgs {
+    int64_t rows = 0, classes = 0;
+    int64_t ignore_index = -100;
+    float label_smoothing = 0.f;
+};
+void cross_entropy_forward(const CrossEntropyArgs& a, uintptr_t logits, uintptr_t target, uintptr_t weight,
+                           uintptr_t loss, uintptr_t stats, uintptr_t row_weight, uintptr_t bad_row, uintptr_t stream);
+void cross_entropy_backward(const CrossEntropyArgs& a, uintptr_t logits, uintptr_t target, uintptr_t weight,
+                            uintptr_t stats, uintptr_t grad, int64_t grad_stride, uintptr_t dlogits, uintptr_t stream);
+
 // One fused Adam / AdamW step over a list of float32 tensors, one launch.
 //   `table` is a device array of int64, 5 rows of `num_tensors` entries (row-major):
 //     row 0: param addresses, 1: grad addresses, 2: exp_avg addresses, 3: exp_avg_sq addresses,

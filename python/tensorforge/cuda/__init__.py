@@ -4,7 +4,8 @@ CUDA tensors: a Tensor on "cuda" holds a cupy array (install cupy with the extra
 ``pip install "tensorforge[cuda]"`` gives cupy-cuda13x; ``cupy-cuda12x`` for a CUDA 12 driver).
 ``x.cuda()``, ``x.to("cuda")``, ``device="cuda"`` in the creation functions, ``module.to("cuda")``
 and ``load(map_location="cuda")`` put data there; every op then runs on the device: matmul/linear,
-conv2d, pooling, scaled_dot_product_attention and Adam/AdamW (float32) on the kernels below
+conv2d, pooling, scaled_dot_product_attention, layer_norm, gelu, softmax / log_softmax (last dim) and
+cross_entropy (class indices) and Adam/AdamW (float32) on the kernels below
 (python/tensorforge/ops/_kernels.py and ops/attention_cuda.py choose), the rest on cupy's own
 operations. Nothing has run on a real GPU yet (see Status).
 
@@ -21,6 +22,9 @@ Kernels, on any array exposing ``__cuda_array_interface__`` (cupy arrays, torch 
     max_pool2d_forward / max_pool2d_backward / avg_pool2d_forward / avg_pool2d_backward
     attention_forward / attention_backward   (fused flash-style attention, saves log-sum-exp)
     layer_norm_forward / layer_norm_backward, gelu_forward / gelu_backward
+    softmax_forward / softmax_backward   (softmax or log-softmax over the last dim, log=True)
+    cross_entropy_forward / cross_entropy_backward   (fused, class indices, weights, ignore_index,
+                                                      label_smoothing; never materialises log-probs)
     synchronize()
 
 Kernels run asynchronously on ``stream``: by default torch's current stream for torch tensors,
@@ -56,6 +60,10 @@ __all__ = [
     "layer_norm_backward",
     "gelu_forward",
     "gelu_backward",
+    "softmax_forward",
+    "softmax_backward",
+    "cross_entropy_forward",
+    "cross_entropy_backward",
 ]
 
 _BUILT_WITHOUT = ("tensorforge was built without CUDA; rebuild with TENSORFORGE_CUDA=ON and nvcc on PATH "
@@ -427,4 +435,67 @@ def gelu_backward(grad_output, x, approximate="none", *, stream=None):
     _require_available("gelu_backward")
     dx = _empty_like_lib(x, _shape(x, "x"))
     _C.cuda_gelu_backward(x, grad_output, dx, approximate=approximate, stream=_stream_arg(stream, (x,)))
+    return dx
+
+
+# ---------------------------------------------------------------------------------------------
+# softmax / log-softmax and fused cross-entropy (compiled and run under CPU emulation only; never on a GPU yet)
+
+def softmax_forward(x, log=False, *, stream=None):
+    """softmax (log=True: log_softmax) of a contiguous float32 CUDA array over its last dimension."""
+    _require_available("softmax_forward")
+    y = _empty_like_lib(x, _shape(x, "x"))
+    _C.cuda_softmax_forward(x, y, log=bool(log), stream=_stream_arg(stream, (x,)))
+    return y
+
+
+def softmax_backward(grad_output, y, log=False, *, stream=None):
+    """The gradient of softmax_forward with respect to its input, from its output y:
+    y * (g - sum(g * y)) for softmax, g - exp(y) * sum(g) for log_softmax (sums over the last dim)."""
+    _require_available("softmax_backward")
+    dx = _empty_like_lib(y, _shape(y, "y"))
+    _C.cuda_softmax_backward(y, grad_output, dx, log=bool(log), stream=_stream_arg(stream, (y,)))
+    return dx
+
+
+def _host_int(a):
+    """One integer from a 1-element device array (waits for the stream that wrote it)."""
+    return int(a.item()) if _is_torch(a) else int(a.reshape(-1)[0].item())
+
+
+def cross_entropy_forward(input, target, weight=None, ignore_index=-100, label_smoothing=0.0, *,
+                          check_targets=True, stream=None):
+    """Per-row cross-entropy (PyTorch's F.cross_entropy with reduction='none') of (N, C) float32 CUDA logits
+    against (N,) int64 class indices, fused: no (N, C) intermediate. Returns (loss, stats, row_weight):
+    loss (N,); stats (N, 2), each row's max and log-normaliser, for cross_entropy_backward; row_weight (N,),
+    weight[target] (1 without weights) and 0 for ignored rows, whose sum divides the loss for 'mean'.
+
+    Targets out of [0, C) (other than ignore_index) give NaN rows and, with check_targets (the default),
+    an IndexError: the kernel records the first such row in a device flag, read back here (this waits
+    for the kernel; check_targets=False skips the wait and leaves the NaN rows to the caller)."""
+    _require_available("cross_entropy_forward")
+    n = _shape(input, "input")[0]
+    loss, row_weight = _empty_like_lib(input, (n,)), _empty_like_lib(input, (n,))
+    stats, bad_row = _empty_like_lib(input, (n, 2)), _empty_like_lib(input, (1,), "int64")
+    _C.cuda_cross_entropy_forward(input, target, weight, loss, stats, row_weight, bad_row,
+                                  ignore_index=int(ignore_index), label_smoothing=float(label_smoothing),
+                                  stream=_stream_arg(stream, (input,)))
+    if check_targets:
+        row = _host_int(bad_row)
+        if row >= 0:
+            value = int(target[row].item())
+            raise IndexError(f"cross_entropy: target {value} is out of bounds for {input.shape[1]} classes "
+                             f"(row {row}; ignore_index is {ignore_index})")
+    return loss, stats, row_weight
+
+
+def cross_entropy_backward(grad_output, input, target, stats, weight=None, ignore_index=-100, label_smoothing=0.0,
+                           *, stream=None):
+    """The gradient (N, C) of cross_entropy_forward's per-row loss with respect to the logits, in one pass:
+    grad_output[r] * (softmax(input[r]) * sum(coef[r]) - coef[r]), coef the weighted, smoothed one-hot
+    target; grad_output is (N,) or 0-d (one value for every row: 'sum', or 'mean' divided by the divisor)."""
+    _require_available("cross_entropy_backward")
+    dx = _empty_like_lib(input, _shape(input, "input"))
+    _C.cuda_cross_entropy_backward(input, target, weight, stats, grad_output, dx, ignore_index=int(ignore_index),
+                                   label_smoothing=float(label_smoothing), stream=_stream_arg(stream, (input,)))
     return dx

@@ -12,6 +12,10 @@ What runs where on CUDA:
   attention     float32, head dim <= 128: tensorforge.cuda.attention_* ; else a cupy composition
   layer_norm    CPU float32/64: our C++ kernel; CUDA float32: tensorforge.cuda.layer_norm_*
   gelu          CPU: our C++ kernels (elementwise.py); CUDA float32: tensorforge.cuda.gelu_*
+  softmax       CUDA float32 over the last dim: tensorforge.cuda.softmax_* (forward, and the backward
+  log_softmax   unless it is being differentiated again); else the max-shifted array ops of softmax.py
+  cross_entropy CUDA float32 (N, C) logits with class indices: tensorforge.cuda.cross_entropy_*
+                (ops/cross_entropy_cuda.py); else the composed loss of loss.py
 """
 import os
 
@@ -268,3 +272,20 @@ def gelu_cuda_backward(x, g, approximate):
     """gelu'(x) * g for CUDA float32 arrays with our kernel."""
     m = xp(x)
     return _cuda().gelu_backward(m.ascontiguousarray(g), m.ascontiguousarray(x), approximate)
+
+
+# ---- softmax / log_softmax (CUDA float32 over the last dim; elsewhere softmax.py's array ops) ---------
+def softmax_cuda_ok(d, axis):
+    """Whether our CUDA softmax kernels take this array: CUDA float32, the softmax over its last dim."""
+    return on_cuda(d) and d.dtype == _F32 and d.ndim >= 1 and axis == d.ndim - 1
+
+
+def softmax_cuda_forward(d, log):
+    """softmax (log: log_softmax) over the last dim of a CUDA float32 array with our kernel."""
+    return _cuda().softmax_forward(xp(d).ascontiguousarray(d), log=log)
+
+
+def softmax_cuda_backward(y, g, log):
+    """The input gradient of softmax_cuda_forward from its output y and the output gradient g."""
+    m = xp(y)
+    return _cuda().softmax_backward(m.ascontiguousarray(g, dtype=y.dtype), m.ascontiguousarray(y), log=log)

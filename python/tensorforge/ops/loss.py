@@ -7,6 +7,7 @@ import numpy as np
 from .._backend import check_same_device, xp
 from ..autograd.function import Function
 from ..tensor import Tensor, make
+from . import cross_entropy_cuda
 from ._common import sum_to
 from .elementwise import abs as abs_, clamp, log, where
 
@@ -196,6 +197,9 @@ def _coef_loss(fn_name, input, target, weight, ignore_index, reduction, label_sm
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,  # noqa: A002
                   reduction="mean", label_smoothing=0.0):
     """Fused log-softmax + negative log-likelihood over class dim 1 (class indices or probabilities)."""
+    fused = cross_entropy_cuda.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+    if fused is not None:  # CUDA float32 (N, C) logits with class indices: our fused kernel
+        return fused
     t = target._data if isinstance(target, Tensor) else None
     if (t is not None and t.dtype.kind in "iu" and weight is None and label_smoothing == 0.0
             and isinstance(input, Tensor) and input.ndim == 2 and input._data.dtype.kind == "f"

@@ -1,8 +1,11 @@
-"""Numerically stable softmax, log_softmax and logsumexp (max-shifted)."""
+"""Numerically stable softmax, log_softmax and logsumexp (max-shifted). softmax / log_softmax over the
+last dim of a CUDA float32 tensor run our CUDA kernels (see _kernels.py), also in the backward unless
+that is itself being recorded (create_graph), where the Tensor-op form below keeps it differentiable."""
 from .._backend import xp
 from ..autograd.function import Node
 from ..autograd.grad_mode import state
 from ..tensor import edge, make
+from . import _kernels
 from ._common import float_array, norm_dim, norm_dims
 
 
@@ -27,6 +30,8 @@ class SoftmaxBackward0(Node):
 
     def backward(self, g):
         out = self.output(self.saved[0])
+        if not state.enabled and _kernels.softmax_cuda_ok(out._data, self.axis):
+            return (make(_kernels.softmax_cuda_backward(out._data, g._data, False)),)
         gy = g * out
         return (gy - out * gy.sum(self.axis, keepdim=True),)
 
@@ -36,6 +41,8 @@ class LogSoftmaxBackward0(Node):
 
     def backward(self, g):
         out = self.output(self.saved[0])
+        if not state.enabled and _kernels.softmax_cuda_ok(out._data, self.axis):
+            return (make(_kernels.softmax_cuda_backward(out._data, g._data, True)),)
         return (g - out.exp() * g.sum(self.axis, keepdim=True),)
 
 
@@ -52,6 +59,8 @@ def softmax(x, dim=None, dtype=None):
     axis = norm_dim(dim, d.ndim)
     if d.ndim == 0:
         return _record(x, xp(d).ones_like(d), SoftmaxBackward0, axis)
+    if _kernels.softmax_cuda_ok(d, axis):
+        return _record(x, _kernels.softmax_cuda_forward(d, False), SoftmaxBackward0, axis)
     e = xp(d).exp(_shifted(d, axis))
     e /= e.sum(axis=axis, keepdims=True)
     return _record(x, e, SoftmaxBackward0, axis)
@@ -63,6 +72,8 @@ def log_softmax(x, dim=None, dtype=None):
     axis = norm_dim(dim, d.ndim)
     if d.ndim == 0:
         return _record(x, xp(d).zeros_like(d), LogSoftmaxBackward0, axis)
+    if _kernels.softmax_cuda_ok(d, axis):
+        return _record(x, _kernels.softmax_cuda_forward(d, True), LogSoftmaxBackward0, axis)
     m = xp(d)
     s = _shifted(d, axis)
     s -= m.log(m.exp(s).sum(axis=axis, keepdims=True))

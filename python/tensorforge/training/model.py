@@ -21,6 +21,7 @@ from . import metrics as metrics_mod
 from .callbacks import Callback, CallbackList, LearningRateScheduler, _is_lr_scheduler, current_lr
 from .history import History
 from .progress import ProgressBar, format_logs, resolve_verbose
+from .weights import sample_weights, weighted_loss
 
 # Keras's default learning rates; the other hyper-parameters are tensorforge.optim's (PyTorch's).
 OPTIMIZERS = {
@@ -66,6 +67,10 @@ class CompiledLoss:
         self.fn, self.kind, self.name = fn, kind, name
 
     def __call__(self, out, target):
+        return self.fn(*self.reconcile(out, target))
+
+    def reconcile(self, out, target):
+        """(out, target) with the layouts above made to match."""
         if self.kind is not None and isinstance(out, Tensor):
             os_, ts = out.shape, target.shape
             if self.kind == "categorical":
@@ -78,7 +83,7 @@ class CompiledLoss:
                     target = make(target._data.reshape(-1))
             elif len(ts) + 1 == len(os_) and os_[-1] == 1 or len(ts) == len(os_) + 1 and ts[-1] == 1:
                 target = make(target._data.reshape(os_))
-        return self.fn(out, target)
+        return out, target
 
     def __repr__(self):
         return f"CompiledLoss({self.name}, kind={self.kind})"
@@ -152,10 +157,10 @@ def _target_array(arr, kind, fdtype):
 
 class _ArrayData:
     """Batches of in-memory arrays: slices of a fresh permutation each pass (shuffle) or plain
-    views (no shuffle). Yields numpy arrays."""
+    views (no shuffle). Yields (inputs, targets, sample weights or None) as numpy arrays."""
 
-    def __init__(self, x, y, batch_size, shuffle=False, rng=None):
-        self.x, self.y = x, y
+    def __init__(self, x, y, batch_size, shuffle=False, rng=None, w=None):
+        self.x, self.y, self.w = x, y, w
         self.n = x.shape[0]
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -165,22 +170,28 @@ class _ArrayData:
         return -(-self.n // self.batch_size)
 
     def __iter__(self):
-        x, y, bs, n = self.x, self.y, self.batch_size, self.n
+        x, y, w, bs, n = self.x, self.y, self.w, self.batch_size, self.n
         if self.shuffle:
             perm = self.rng.permutation(n)
-            if xp(x) is not np:
-                perm = xp(x).asarray(perm)  # data already on a GPU: index it there
+            xperm = xp(x).asarray(perm) if xp(x) is not np else perm  # data already on a GPU: index it there
             for i in range(0, n, bs):
-                idx = perm[i:i + bs]
-                yield x[idx], (None if y is None else y[idx])
+                idx = xperm[i:i + bs]
+                yield x[idx], (None if y is None else y[idx]), (None if w is None else w[perm[i:i + bs]])
         else:
             for i in range(0, n, bs):
-                yield x[i:i + bs], (None if y is None else y[i:i + bs])
+                yield x[i:i + bs], (None if y is None else y[i:i + bs]), (None if w is None else w[i:i + bs])
+
+    def split(self, at):
+        """(the first `at` samples, the rest) as two unshuffled _ArrayData."""
+        w = (None, None) if self.w is None else (self.w[:at], self.w[at:])
+        return (_ArrayData(self.x[:at], self.y[:at], self.batch_size, self.shuffle, self.rng, w[0]),
+                _ArrayData(self.x[at:], self.y[at:], self.batch_size, w=w[1]))
 
 
 class _IterableData:
-    """Batches from a DataLoader or any iterable of (inputs, targets) pairs (or of inputs alone,
-    for predict). Converts each to arrays with the model's float dtype."""
+    """Batches from a DataLoader or any iterable of (inputs, targets) pairs, (inputs, targets,
+    sample weights) triples, or inputs alone (predict). Converts each to arrays with the model's
+    float dtype; yields (inputs, targets, weights or None)."""
 
     def __init__(self, source, kind, fdtype, what, need_targets=True):
         if not hasattr(source, "__iter__"):
@@ -202,18 +213,23 @@ class _IterableData:
 
     def __iter__(self):
         for i, batch in enumerate(self.source):
+            wb = None
             if isinstance(batch, (tuple, list)) and len(batch) == 2:
                 xb, yb = batch
+            elif isinstance(batch, (tuple, list)) and len(batch) == 3 and self.need_targets:
+                xb, yb, wb = batch
+                wb = sample_weights(_to_array(yb, f"{self.what} targets"), _to_array(wb, f"{self.what} weights"),
+                                    None, f"{self.what}: batch {i}")
             elif isinstance(batch, (tuple, list)) and len(batch) != 1:
                 raise ValueError(f"{self.what}: batch {i} is a sequence of {len(batch)} items; expected "
-                                 "(inputs, targets) pairs")
+                                 "(inputs, targets) pairs or (inputs, targets, sample weights) triples")
             elif not self.need_targets:
                 xb, yb = (batch[0] if isinstance(batch, (tuple, list)) else batch), None
             else:
                 raise ValueError(f"{self.what}: batch {i} has no targets; expected (inputs, targets) pairs")
             if yb is not None:
                 yb = _target_array(_to_array(yb, f"{self.what} targets"), self.kind, self.fdtype)
-            yield self._inputs(xb), yb
+            yield self._inputs(xb), yb, wb
 
 
 def _check_int(name, value, low):
@@ -361,7 +377,7 @@ class Model(Module):
                              f"(shape {xa.shape}), y has {ya.shape[0]} (shape {ya.shape})")
         return xa, ya
 
-    def _batches(self, x, y, batch_size, what, shuffle=False, rng=None):
+    def _batches(self, x, y, batch_size, what, shuffle=False, rng=None, sample_weight=None, class_weight=None):
         """(batches, number of samples or None) for x/y arrays or an iterable of batches as x."""
         if x is None:
             raise ValueError(f"{what}: x is required (arrays with y, or a DataLoader of (inputs, targets))")
@@ -372,15 +388,20 @@ class Model(Module):
                 raise ValueError(f"{what}: y is required when x is a Tensor or an array (or pass x as a DataLoader "
                                  "/ iterable yielding (inputs, targets) batches)")
             xa, ya = self._arrays(x, y, what)
-            return _ArrayData(xa, ya, batch_size, shuffle, rng), xa.shape[0]
+            w = sample_weights(ya, sample_weight, class_weight, what)
+            return _ArrayData(xa, ya, batch_size, shuffle, rng, w), xa.shape[0]
         if y is not None:
             raise ValueError(f"{what}: y must be None when x is a DataLoader or an iterable of batches "
                              "(the batches carry the targets)")
+        if sample_weight is not None or class_weight is not None:
+            raise ValueError(f"{what}: sample_weight and class_weight need x and y as arrays; a DataLoader can yield "
+                             "(inputs, targets, sample weights) triples instead")
         return _IterableData(x, self.loss.kind if self.loss else None, self._float_dtype(), what), None
 
     # ---- the loop -----------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, initial_epoch=0, seed=None, terminate_on_nan=False):
+            validation_data=None, shuffle=True, initial_epoch=0, seed=None, terminate_on_nan=False, class_weight=None,
+            sample_weight=None):
         """Trains for `epochs` epochs (from `initial_epoch`) and returns a History.
 
         x, y: Tensors or arrays (batches sliced from a seeded permutation when shuffle), or x a
@@ -389,6 +410,9 @@ class Model(Module):
         or an iterable of batches. seed fixes the shuffling (default: drawn from
         tensorforge.manual_seed's generator). terminate_on_nan=True raises FloatingPointError,
         naming the epoch and batch, when a batch's loss is not finite (before that update).
+        sample_weight (one weight per sample of x/y) and class_weight ({class: weight}) weight each
+        sample's loss as Keras does (training/weights.py); validation_data may carry a third item,
+        the validation sample weights, and loader batches may be (inputs, targets, weights).
         verbose: 'auto' (a bar on a terminal, a line per epoch otherwise), 0, 1 or 2."""
         self._require_compiled("fit")
         verbose = resolve_verbose(verbose)
@@ -401,7 +425,8 @@ class Model(Module):
             seed = int(_creation.default_generator().integers(2 ** 63))
         rng = np.random.default_rng(seed)
 
-        train, n = self._batches(x, y, batch_size, "fit", shuffle=bool(shuffle), rng=rng)
+        train, n = self._batches(x, y, batch_size, "fit", shuffle=bool(shuffle), rng=rng,
+                                 sample_weight=sample_weight, class_weight=class_weight)
         val = None
         if validation_data is not None:
             val = self._validation_data(validation_data, batch_size)
@@ -412,8 +437,7 @@ class Model(Module):
             if split == 0 or split == n:
                 raise ValueError(f"validation_split={validation_split} of {n} samples leaves an empty "
                                  f"{'training' if split == 0 else 'validation'} set")
-            val = _ArrayData(train.x[split:], train.y[split:], batch_size)
-            train = _ArrayData(train.x[:split], train.y[:split], batch_size, train.shuffle, rng)
+            train, val = train.split(split)
         if n is not None and n == 0:
             raise ValueError("fit: x and y hold no samples")
 
@@ -434,12 +458,12 @@ class Model(Module):
                 m.reset()
             cbs.on_epoch_begin(epoch)
             loss_sum, seen, step, xb = 0.0, 0, -1, None
-            for step, (xb, yb) in enumerate(train):
+            for step, (xb, yb, wb) in enumerate(train):
                 if batch_begin:
                     cbs.on_train_batch_begin(step)
                 xb, yb = self._on_device(xb), self._on_device(yb)
                 out = self(*map(make, xb)) if isinstance(xb, tuple) else self(make(xb))
-                loss = loss_fn(out, make(yb))
+                loss = loss_fn(out, make(yb)) if wb is None else weighted_loss(loss_fn, out, make(yb), wb)
                 value = loss.item()
                 if terminate_on_nan and not math.isfinite(value):
                     raise FloatingPointError(f"fit: the loss is {value} at epoch {epoch + 1}, batch {step + 1} "
@@ -488,12 +512,11 @@ class Model(Module):
     def _validation_data(self, validation_data, batch_size):
         if isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3) \
                 and _is_array(validation_data[0]):
-            if len(validation_data) == 3:
-                raise ValueError("validation_data: sample weights (a third item) are not supported")
             xa, ya = self._arrays(validation_data[0], validation_data[1], "validation_data")
             if xa.shape[0] == 0:
                 raise ValueError("validation_data holds no samples")
-            return _ArrayData(xa, ya, batch_size)
+            w = validation_data[2] if len(validation_data) == 3 else None
+            return _ArrayData(xa, ya, batch_size, w=sample_weights(ya, w, None, "validation_data"))
         return _IterableData(validation_data, self.loss.kind, self._float_dtype(), "validation_data")
 
     def _callback_list(self, callbacks, verbose, epochs, steps):
@@ -531,11 +554,12 @@ class Model(Module):
         loss_sum, seen = 0.0, 0
         try:
             with no_grad():
-                for xb, yb in data:
+                for xb, yb, wb in data:
                     xb, yb = self._on_device(xb), self._on_device(yb)
                     out = self(*map(make, xb)) if isinstance(xb, tuple) else self(make(xb))
                     nb = yb.shape[0] if yb.ndim else 1
-                    loss_sum += loss_fn(out, make(yb)).item() * nb
+                    loss = loss_fn(out, make(yb)) if wb is None else weighted_loss(loss_fn, out, make(yb), wb)
+                    loss_sum += loss.item() * nb
                     seen += nb
                     od = out._data
                     for m in metrics:
@@ -549,14 +573,15 @@ class Model(Module):
             logs[m.name] = m.result()
         return logs
 
-    def evaluate(self, x=None, y=None, batch_size=32, verbose="auto", return_dict=False):
-        """The loss (and metrics) over x/y or an iterable of batches, in eval mode under no_grad.
+    def evaluate(self, x=None, y=None, batch_size=32, verbose="auto", return_dict=False, sample_weight=None):
+        """The loss (and metrics) over x/y or an iterable of batches, in eval mode under no_grad;
+        sample_weight weights each sample's loss as in fit.
         Returns the loss alone when there are no metrics, else [loss, metric, ...] in compile
         order, or a dict with return_dict=True (Keras's convention)."""
         self._require_compiled("evaluate")
         verbose = resolve_verbose(verbose)
         batch_size = _check_int("batch_size", batch_size, 1)
-        data, _ = self._batches(x, y, batch_size, "evaluate")
+        data, _ = self._batches(x, y, batch_size, "evaluate", sample_weight=sample_weight)
         start = time.perf_counter()
         logs = self._evaluate_batches(data)
         if verbose:
@@ -584,7 +609,7 @@ class Model(Module):
         self.eval()
         try:
             with no_grad():
-                for xb, _ in data:
+                for xb, _, _ in data:
                     xb = self._on_device(xb)
                     out = self(*map(make, xb)) if isinstance(xb, tuple) else self(make(xb))
                     outs.append(tuple(o._data for o in out) if isinstance(out, (tuple, list)) else out._data)

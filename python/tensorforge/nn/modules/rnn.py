@@ -1,6 +1,7 @@
 """Recurrent layers with PyTorch's names, parameters, gate order, shapes and initialisation:
 RNN (tanh / relu), LSTM and GRU (stacked, bidirectional, batch_first, unbatched inputs,
-inter-layer dropout) and the single-step cells RNNCell, LSTMCell and GRUCell.
+inter-layer dropout, PackedSequence inputs: rnn_packed.py) and the single-step cells RNNCell,
+LSTMCell and GRUCell.
 
 Each layer and direction is one fused autograd node over the whole sequence (ops/rnn.py)."""
 import math
@@ -13,6 +14,8 @@ from ...ops.shape import cat, stack
 from ...tensor import Tensor
 from .. import functional as F
 from .. import init
+from ..utils.rnn import PackedSequence
+from .rnn_packed import run_packed
 from ..parameter import Parameter
 from .module import Module
 
@@ -131,6 +134,20 @@ class RNNBase(Module):
             raise ValueError(f"{self._name()}: the initial state must have the type {self.weight_ih_l0.dtype}, "
                              f"got type {hx.dtype}")
 
+    def _forward_packed(self, packed, states):
+        """(output PackedSequence, h_n, c_n or None) for a PackedSequence input."""
+        data = packed.data
+        if not isinstance(data, Tensor) or data.ndim != 2:
+            raise ValueError(f"{self._name()}: a PackedSequence's data must be a 2-D Tensor (steps, input_size)")
+        self._check_input(data)
+        batch = int(packed.batch_sizes.numpy()[0])
+        names = ("Expected hidden[0] size {}, got {}", "Expected hidden[1] size {}, got {}")
+        for i, s in enumerate(states):
+            if s is not None:
+                msg = names[i] if self.mode == "LSTM" else "Expected hidden size {}, got {}"
+                self._check_hidden(s, self._expected_hidden(batch, cell=i == 1), msg)
+        return run_packed(self, packed, *states)
+
     def _prepare(self, x, states):
         """Time-major 3-D input and 3-D initial states (or None); checks shapes like PyTorch."""
         self._check_input(x)
@@ -197,6 +214,9 @@ class RNNBase(Module):
         return output.transpose(0, 1) if self.batch_first else output
 
     def forward(self, input, hx=None):  # noqa: A002 - PyTorch's argument name
+        if isinstance(input, PackedSequence):
+            output, h_n, _ = self._forward_packed(input, [hx, None])
+            return output, h_n
         x, (h0,), batched = self._prepare(input, [hx])
         if h0 is not None:
             self._check_hidden(h0, self._expected_hidden(x.shape[1]), "Expected hidden size {}, got {}")
@@ -255,6 +275,9 @@ class LSTM(RNNBase):
             states = list(hx)
         else:
             states = [None, None]
+        if isinstance(input, PackedSequence):
+            output, h_n, c_n = self._forward_packed(input, states)
+            return output, (h_n, c_n)
         x, (h0, c0), batched = self._prepare(input, states)
         if h0 is not None:
             self._check_hidden(h0, self._expected_hidden(x.shape[1]), "Expected hidden[0] size {}, got {}")
