@@ -126,16 +126,19 @@ def main():
     if hasattr(tf.nn, "TransformerEncoderLayer") and args.model in ("all", "lm"):
         cases.append(("char transformer LM, batch 16 x 128", CharLM, lm_batch))
     clock = time.process_time if args.cpu_time else time.perf_counter
+    load_before = os.getloadavg()[0]
     results = [run_case(name, build, batch, libs, args.rounds, rng, clock) for name, build, batch in cases]
+    load = (load_before, os.getloadavg()[0])
     print(f"Training step (zero_grad + forward + loss + backward + Adam), {args.threads} threads, "
-          f"median of {args.rounds} interleaved rounds, {'CPU' if args.cpu_time else 'wall-clock'} time\n")
+          f"median of {args.rounds} interleaved rounds, {'CPU' if args.cpu_time else 'wall-clock'} time, "
+          f"load average {load[0]:.1f} -> {load[1]:.1f}\n")
     print("| model | tensorforge ms | torch ms | torch / ours |")
     print("|---|---:|---:|---:|")
     for r in results:
         print(f"| {r['case']} | {r['ms']['tensorforge']:.1f} | {r['ms']['torch']:.1f} | {r['ratio']:.2f}x |")
     os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
     with open(os.path.join(os.path.dirname(__file__), "results", "train_step.json"), "w") as f:
-        json.dump({"threads": args.threads, "cpu_time": args.cpu_time, "machine": platform.processor() or platform.machine(),
+        json.dump({"threads": args.threads, "cpu_time": args.cpu_time, "machine": platform.processor() or platform.machine(), "load_average": load,
                    "results": results}, f, indent=1)
 
 

@@ -320,3 +320,27 @@ def test_backward_through_broadcasting_sums_to_input_shape(rng):
     assert b.grad.shape == (1, 4) and s.grad.shape == ()
     assert_close(b.grad.numpy(), x.numpy().sum((0, 1))[None], 1e-12)
     assert s.grad.item() == 24.0
+
+
+def test_a_none_gradient_still_releases_the_inputs_node():
+    """A backward that returns None for an input (a zero gradient) must not stall that input's node
+    when another path reaches it: x gets the gradient of the other path, like PyTorch."""
+
+    class Blocked(tf.autograd.Function):
+        @staticmethod
+        def forward(ctx, y):
+            return y * 3
+
+        @staticmethod
+        def backward(ctx, g):
+            return None
+
+    x = tf.ones(3, requires_grad=True)
+    y = x * 2
+    (Blocked.apply(y) + y).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0, 2.0])
+    x.grad = None
+    Blocked.apply(x * 2).sum().backward()  # nothing reaches x at all
+    assert x.grad is None
+    (gx,) = tf.autograd.grad((Blocked.apply(x * 2) + x * 5).sum(), [x])
+    np.testing.assert_array_equal(gx.numpy(), [5.0, 5.0, 5.0])

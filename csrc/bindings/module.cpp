@@ -15,6 +15,8 @@ void register_attention(py::module_& m);
 void register_cuda(py::module_& m);  // bind_cuda.cpp: CUDA kernels on __cuda_array_interface__ objects
 void register_cuda_norm(py::module_& m);  // bind_cuda_norm.cpp: CUDA LayerNorm and GELU
 void register_cuda_softmax(py::module_& m);  // bind_cuda_softmax.cpp: CUDA softmax and cross-entropy
+void register_host_cache(py::module_& m);  // bind_host_cache.cpp: numpy's data allocator
+void register_elementwise(py::module_& m);  // bind_elementwise.cpp: relu, dropout, column sums
 }  // namespace tf::bind
 
 PYBIND11_MODULE(_C, m) {
@@ -30,4 +32,6 @@ PYBIND11_MODULE(_C, m) {
     tf::bind::register_cuda(m);
     tf::bind::register_cuda_norm(m);
     tf::bind::register_cuda_softmax(m);
+    tf::bind::register_host_cache(m);
+    tf::bind::register_elementwise(m);
 }

@@ -99,9 +99,22 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None)
                 roots.append(node)
         deps = _dependencies(roots)
         ready = [n for n in roots if n not in deps]
+
+        def arrived(e):
+            """One edge into e is done; e is ready when none is left."""
+            left = deps[e] - 1
+            deps[e] = left
+            if left == 0:
+                ready.append(e)
+
         while ready:
             node = ready.pop()
-            g = buffers.pop(node)
+            g = buffers.pop(node, None)
+            if g is None:  # every gradient into this node was None: nothing flows on, but its inputs' counts must
+                for e in node.next:
+                    if e is not None and isinstance(e, Node):
+                        arrived(e)
+                continue
             if node.hooks:
                 for hook in node.hooks.values():
                     r = hook(g)
@@ -121,17 +134,14 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None)
             if not retain_graph:
                 node.release()
             for e, ge in zip(node.next, grads):
-                if e is None or ge is None:
+                if e is None:
                     continue
                 if isinstance(e, Node):
-                    if e in buffers:
-                        buffers[e] = buffers[e] + ge
-                    else:
-                        buffers[e] = ge
-                    left = deps[e] - 1
-                    deps[e] = left
-                    if left == 0:
-                        ready.append(e)
+                    if ge is not None:
+                        buffers[e] = buffers[e] + ge if e in buffers else ge
+                    arrived(e)
+                elif ge is None:
+                    continue
                 elif capture is None:
                     _accumulate_leaf(e, ge, create_graph, stored_ids)
                 else:

@@ -9,7 +9,7 @@ from ..autograd.function import Node
 from ..autograd.grad_mode import state
 from ..tensor import Tensor, edge, make
 from . import _kernels
-from ._common import as_tensor_operand, broadcast_error, float_array, sum_to
+from ._common import _FLOAT_NP, as_tensor_operand, broadcast_error, float_array, sum_to
 
 _SCALARS = (int, float, bool)
 
@@ -403,7 +403,10 @@ class ReluBackward0(Node):
     __slots__ = ()
 
     def backward(self, g):
-        return (g * make(self.saved[0]._data > 0),)
+        y = self.saved[0]._data
+        if not state.enabled and _cpu_float_pair(y, g._data):  # fused; create_graph composes below
+            return (make(_cpu_kernel(_C.relu_backward, y, g._data)),)
+        return (g * make(y > 0),)
 
 
 class ErfBackward0(Node):
@@ -474,7 +477,8 @@ def sigmoid(x):
 
 def relu(x):
     d = x._data
-    return _unary(x, xp(d).maximum(d, 0), ReluBackward0, save_output=True)
+    out = _cpu_kernel(_C.relu, d) if d.dtype in _FLOAT_NP and xp(d) is np else xp(d).maximum(d, 0)
+    return _unary(x, out, ReluBackward0, save_output=True)
 
 
 def erf(x):
@@ -482,10 +486,16 @@ def erf(x):
     return _unary(x, erf_array(d), ErfBackward0, save_input=True)
 
 
+def _cpu_float_pair(a, b):
+    """Whether a and b are CPU float32/float64 arrays of one dtype and shape (what the fused kernels take)."""
+    return a.__class__ is np.ndarray and b.__class__ is np.ndarray and a.dtype in _FLOAT_NP and b.dtype == a.dtype \
+        and a.shape == b.shape
+
+
 def _cpu_kernel(kernel, *arrays):
     """out = kernel(*arrays) for one of our elementwise C++ kernels (contiguous numpy floats)."""
-    arrays = [np.ascontiguousarray(a) for a in arrays]
-    out = np.empty_like(arrays[0])
+    arrays = [a if a.flags.c_contiguous else np.ascontiguousarray(a) for a in arrays]
+    out = np.empty(arrays[0].shape, arrays[0].dtype)
     kernel(*arrays, out)
     return out
 

@@ -1,8 +1,10 @@
 """linear(x, W, b) = x W^T + b through our GEMM (W^T is a transposed view: no copy). On CPU float
 arrays with a bias, the bias is written into the output first and the GEMM accumulates onto it
-(beta = 1): one node, no separate broadcast add and no extra output-sized temporary."""
+(beta = 1): one node, no separate broadcast add and no extra output-sized temporary; its backward
+takes the bias gradient as one column-sum kernel (_C.sum_rows)."""
 import numpy as np
 
+from .. import _C
 from .._backend import xp
 from ..autograd.function import Node
 from ..autograd.grad_mode import state
@@ -23,7 +25,14 @@ class LinearBackward0(Node):
         g2 = g.reshape(-1, n)
         gx = (g2 @ w).reshape(x.shape) if self.next[0] is not None else None
         gw = g2.mT @ x.reshape(-1, k) if self.next[1] is not None else None
-        gb = g2.sum(0) if self.next[2] is not None else None
+        gb = None
+        if self.next[2] is not None:
+            gd = g2._data
+            if not state.enabled and gd.__class__ is np.ndarray and gd.flags.c_contiguous and gd.dtype in _GEMM_DTYPES:
+                gb = make(np.empty(n, gd.dtype))  # one column-sum kernel on our pool
+                _C.sum_rows(gd, gb._data)
+            else:
+                gb = g2.sum(0)
         return gx, gw, gb
 
 
