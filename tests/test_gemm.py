@@ -114,6 +114,31 @@ def test_split_mode_validation():
     assert _C.gemm_set_split("auto") == "auto"
 
 
+# The dot-kernel path (AVX-512, row-major A, n <= 16): every column-group width, ragged row
+# blocks, k tails around the 16-wide vectors and past one 4096-deep block, B plain or transposed.
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 7, 8, 9, 10, 13, 16])
+@pytest.mark.parametrize("m,k", [(1, 64), (7, 17), (25, 128), (64, 300), (33, 4200)])
+def test_few_columns(rng, isa, threads, n, m, k):
+    check(rng, m, n, k, tb=True)
+    check(rng, m, n, k, pad=3, alpha=-0.5, beta=0.75)
+    check(rng, m, n, k, ta=True, tb=True)
+
+
+def test_few_columns_take_the_dot_path():
+    if "avx512" not in ISAS:
+        pytest.skip("the dot kernel is AVX-512 only")
+    old = _C.active_isa()
+    try:
+        _C.set_active_isa("avx512")
+        assert _C.gemm_plan(256, 10, 128, 1)[1] == "dot"
+        assert _C.gemm_plan(256, 10, 128, 1, trans_a=True)[1] != "dot"
+        assert _C.gemm_plan(256, 17, 128, 1)[1] != "dot"
+        _C.set_active_isa("avx2")
+        assert _C.gemm_plan(256, 10, 128, 1)[1] != "dot"
+    finally:
+        _C.set_active_isa(old)
+
+
 def test_plan_keeps_small_products_on_one_thread():
     assert _C.gemm_plan(8, 8, 8, 2)[0] == 1
     assert _C.gemm_plan(1024, 1024, 1024, 2)[0] == 2

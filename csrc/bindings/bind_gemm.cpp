@@ -105,12 +105,14 @@ void register_gemm(py::module_& m) {
         "default) lets the cost model choose. Returns the previous mode.");
     m.def(
         "gemm_plan",
-        [](int64_t m, int64_t n, int64_t k, int threads) {
-            const cpu::GemmPlan p = cpu::gemm_plan_for_shape(m, n, k, threads);
-            return py::make_tuple(p.threads, p.split == cpu::GemmSplit::rows ? "rows" : "columns");
+        [](int64_t m, int64_t n, int64_t k, int threads, bool trans_a) {
+            const cpu::GemmPlan p = cpu::gemm_plan_for_shape(m, n, k, trans_a, threads);
+            static const char* names[] = {"rows", "columns", "dot"};
+            return py::make_tuple(p.threads, names[static_cast<int>(p.split)]);
         },
-        py::arg("m"), py::arg("n"), py::arg("k"), py::arg("threads"),
-        "(threads, split) the float32 CPU GEMM would use for an m x n x k product on the active SIMD path.");
+        py::arg("m"), py::arg("n"), py::arg("k"), py::arg("threads"), py::arg("trans_a") = false,
+        "(threads, split) the float32 CPU GEMM would use for an m x n x k product on the active SIMD path: "
+        "split 'rows' or 'columns' of C on packed operands, or 'dot' (few columns, dot-product kernel).");
 }
 
 }  // namespace tf::bind

@@ -20,9 +20,11 @@
 #include <algorithm>
 #include <cstdlib>
 #include <new>
+#include <type_traits>
 
 #include "../cpu_features.h"
 #include "../thread_pool.h"
+#include "gemm_dot.h"
 #include "gemm_pack.h"
 #include "gemm_plan.h"
 #include "microkernel.h"
@@ -137,6 +139,9 @@ void gemm_single(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T*
                  int max_threads) {
     if (s.m == 0 || s.n == 0) return;
     if (s.k == 0) return scale_c(s, beta, c);
+    if constexpr (std::is_same_v<T, float>) {
+        if (dot_path_applies(s)) return gemm_dot(s, alpha, a, b, beta, c, max_threads);
+    }
     const int mr = uk.mr, nr = uk.nr;
     const GemmPlan plan = plan_gemm(s.m, s.n, s.k, mr, nr, max_threads);
     const int64_t kc_max = std::min(GEMM_KC, s.k);
@@ -199,7 +204,10 @@ void gemm_batched(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T
 
 }  // namespace
 
-GemmPlan gemm_plan_for_shape(int64_t m, int64_t n, int64_t k, int max_threads) {
+GemmPlan gemm_plan_for_shape(int64_t m, int64_t n, int64_t k, bool trans_a, int max_threads) {
+    GemmShape s;
+    s.m = m, s.n = n, s.k = k, s.trans_a = trans_a;
+    if (dot_path_applies(s)) return {plan_dot_threads(m, n, k, max_threads), GemmSplit::dot};
     const GemmMicrokernel<float> uk = microkernel_for(0.0f, n);
     return plan_gemm(m, n, k, uk.mr, uk.nr, max_threads);
 }

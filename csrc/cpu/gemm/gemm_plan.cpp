@@ -56,6 +56,24 @@ GemmPlan plan_gemm(int64_t m, int64_t n, int64_t k, int mr, int nr, int max_thre
     return best;
 }
 
+int plan_dot_threads(int64_t m, int64_t n, int64_t k, int max_threads) {
+    max_threads = std::max(1, max_threads);
+    if (split_override.load(std::memory_order_relaxed)) return max_threads;
+    // Per row: n dot products of k values, 16 per FMA, then about three vector operations per
+    // output for the horizontal sums; in multiply-adds, 16 per vector operation.
+    const double per_row = 16.0 * double(n) * double(ceil_div(k, 16) + 3);
+    int best = 1;
+    double best_cost = per_row * double(m);
+    for (int t = 2; t <= max_threads; ++t) {
+        const double c = per_row * double(ceil_div(m, t)) + kRegion;
+        if (c < best_cost) {
+            best_cost = c;
+            best = t;
+        }
+    }
+    return best;
+}
+
 void set_gemm_split_override(int mode) { split_override.store(mode, std::memory_order_relaxed); }
 int gemm_split_override() { return split_override.load(std::memory_order_relaxed); }
 

@@ -19,7 +19,8 @@ constexpr int64_t GEMM_KC = 256;    // depth of a packed panel
 constexpr int64_t GEMM_MC = 120;    // rows of a packed A block (about; blocks are evened out)
 constexpr int64_t GEMM_NC = 3072;   // columns of a packed B panel (a multiple of every NR)
 
-enum class GemmSplit { rows, columns };
+// dot: the dot-kernel path for few columns (gemm_dot.h), rows split, nothing shared.
+enum class GemmSplit { rows, columns, dot };
 
 struct GemmPlan {
     int threads = 1;
@@ -28,8 +29,11 @@ struct GemmPlan {
 
 GemmPlan plan_gemm(int64_t m, int64_t n, int64_t k, int mr, int nr, int max_threads);
 
-// The plan of a float32 m x n x k product on the active SIMD path's microkernel (gemm.cpp).
-GemmPlan gemm_plan_for_shape(int64_t m, int64_t n, int64_t k, int max_threads);
+// Threads for the dot-kernel path (gemm_dot.h), which splits rows and shares nothing.
+int plan_dot_threads(int64_t m, int64_t n, int64_t k, int max_threads);
+
+// The plan of a float32 m x n x k product (A transposed or not) on the active SIMD path (gemm.cpp).
+GemmPlan gemm_plan_for_shape(int64_t m, int64_t n, int64_t k, bool trans_a, int max_threads);
 
 // Testing hook (exposed to Python): 0 = use the cost model, 1 = always split rows over all
 // max_threads threads, 2 = always split columns over all of them.
