@@ -9,9 +9,9 @@ namespace tf::cpu {
 namespace {
 
 constexpr double kPack = 12;          // packing one value (read op(X), write the sliver)
-constexpr double kRemote = 8;         // reading one value of B that another thread packed
+constexpr double kRemote = 16;        // reading one value of B that another thread packed
 constexpr double kBarrier = 40000;    // one barrier between the running threads of a region
-constexpr double kRegion = 120000;    // starting a region on idle-spinning workers and joining it
+constexpr double kRegion = 60000;     // starting a region on idle-spinning workers and joining it
 
 std::atomic<int> split_override{0};
 
