@@ -53,8 +53,9 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
-def time_interleaved(fns, rounds, min_seconds, timed_calls, lead_in, clock=None):
-    """Median seconds per call of each fn, interleaving the libraries round by round.
+def time_interleaved(fns, rounds, min_seconds, timed_calls, lead_in, clock=None, stat=np.median):
+    """Seconds per call of each fn (the median of the timed calls, or `stat`), interleaving the
+    libraries round by round.
 
     In a round each library first runs untimed for at least `lead_in` seconds, then makes
     `timed_calls` timed back-to-back calls. The lead-in wakes its own thread pool and outlasts
@@ -79,7 +80,7 @@ def time_interleaved(fns, rounds, min_seconds, timed_calls, lead_in, clock=None)
                 fn()
                 times[i].append(clock() - t0)
         r += 1
-    return [float(np.median(t)) for t in times]
+    return [float(stat(t)) for t in times]
 
 
 def operand(rng, rows, cols, transposed):
@@ -89,7 +90,8 @@ def operand(rng, rows, cols, transposed):
     return rng.standard_normal((rows, cols), dtype=np.float32)
 
 
-def bench_shape(m, n, k, threads, rounds, min_seconds, torch, threadpool_limits, clock=None, ta=False, tb=False):
+def bench_shape(m, n, k, threads, rounds, min_seconds, torch, threadpool_limits, clock=None, ta=False, tb=False,
+                stat=np.median):
     rng = np.random.default_rng(0)
     copies = max(2, min(8, int(64e6 // (4 * (m * k + k * n + m * n)))))
     a_list = [operand(rng, m, k, ta) for _ in range(copies)]
@@ -127,7 +129,7 @@ def bench_shape(m, n, k, threads, rounds, min_seconds, torch, threadpool_limits,
         torch.set_num_threads(threads)
     with threadpool_limits(limits=threads):
         secs = time_interleaved(fns, rounds, min_seconds, timed_calls=3,
-                                lead_in=0.1 if threads > 1 else 0.0, clock=clock)
+                                lead_in=0.1 if threads > 1 else 0.0, clock=clock, stat=stat)
     flops = 2.0 * m * n * k
     return {name: flops / s * 1e-9 for name, s in zip(names, secs)}
 
@@ -148,6 +150,9 @@ def main():
                         help="time calls by process CPU time, for a loaded machine (one thread only)")
     parser.add_argument("--peak", type=float, default=None,
                         help="FMA peak GFLOP/s per thread for the %% column instead of measuring it (loaded machine)")
+    parser.add_argument("--stat", choices=["median", "min"], default="median",
+                        help="statistic of each library's timed calls: median (default), or min, the best call, "
+                             "an estimate of the quiet-machine time when other jobs load the cores")
     parser.add_argument("--json", default=os.path.join(os.path.dirname(__file__), "results", "gemm.json"))
     args = parser.parse_args()
 
@@ -183,13 +188,14 @@ def main():
         tensorforge.set_num_threads(threads)
         peak = args.peak * threads if args.peak else _C.measure_fma_peak_gflops(threads, 0.3)
         for kind, (m, n, k), ta, tb in shapes:
-            g = bench_shape(m, n, k, threads, rounds, min_seconds, torch, threadpool_limits, clock, ta, tb)
+            g = bench_shape(m, n, k, threads, rounds, min_seconds, torch, threadpool_limits, clock, ta, tb,
+                            np.min if args.stat == "min" else np.median)
             plan_threads, split = _C.gemm_plan(m, n, k, threads, ta)
             rows.append({"kind": kind, "m": m, "n": n, "k": k, "trans_a": ta, "trans_b": tb, "threads": threads,
                          "peak_gflops": peak, "plan": f"{plan_threads} thr, {split}", **g})
 
     print(f"\nGEMM float32, {cpu_model()}, {cores} cores, SIMD path {_C.active_isa()}; "
-          f"GFLOP/s, median of interleaved runs ({'process CPU time' if args.cpu_time else 'wall clock'})\n")
+          f"GFLOP/s, {args.stat} of interleaved runs ({'process CPU time' if args.cpu_time else 'wall clock'})\n")
     has_torch = torch is not None
     head = "| shape (m x n x k) | threads | ours | numpy | " + ("torch | " if has_torch else "")
     head += "ours/numpy | " + ("ours/torch | " if has_torch else "") + "% of FMA peak | our split |"

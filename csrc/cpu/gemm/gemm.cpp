@@ -8,8 +8,10 @@
 //       each thread, over its rows        A block ~MC x KC, packed by the thread (L2)
 //         for jr over its NR slivers       B sliver KC x NR (L1)
 //           for ir over MR slivers         microkernel, writing C from registers with alpha/beta
-// B panels alternate between two buffers, so one barrier per panel is enough: a thread can pack
-// the next panel while another still reads the previous one. C with at most 16 (AVX-512) or 8
+// Rows split: the shared B panels alternate between two buffers, so one barrier per panel is
+// enough (a thread can pack the next panel while another still reads the previous one). Columns
+// split: each thread keeps its slivers in a buffer of its own, so no thread ever writes memory
+// another one reads. C with at most 16 (AVX-512) or 8
 // (AVX2) columns takes the ISA's narrow kernel instead of the wide one. Packing zero-pads ragged
 // edges (gemm_pack.h), so every microkernel call computes a full tile and odd sizes take the same
 // path; only the ragged edge tiles go through a scratch tile that is then copied into C. beta is
@@ -103,10 +105,11 @@ int64_t block_rows(int64_t rows, int mr) {
     return ceil_div(slivers, blocks) * mr;
 }
 
-// C rows [r0, r1) x panel slivers [s0, s1) for the panel at columns jc, depth [pc, pc + kc):
-// packs A in blocks of block_rows(r1 - r0) rows into ablock and runs the microkernel over them.
+// C rows [r0, r1) x panel slivers [s0, s1) for the panel at columns jc, depth [pc, pc + kc),
+// with packed B sliver s0 at `slivers` (pack_b's layout): packs A in blocks of
+// block_rows(r1 - r0) rows into ablock and runs the microkernel over them.
 template <typename T>
-void multiply_panel(const GemmCall<T>& g, int64_t jc, int64_t pc, int64_t kc, const T* panel, int64_t r0, int64_t r1,
+void multiply_panel(const GemmCall<T>& g, int64_t jc, int64_t pc, int64_t kc, const T* slivers, int64_t r0, int64_t r1,
                     int64_t s0, int64_t s1, T* ablock) {
     if (r0 >= r1 || s0 >= s1) return;
     const int mr = g.uk.mr, nr = g.uk.nr;
@@ -118,7 +121,7 @@ void multiply_panel(const GemmCall<T>& g, int64_t jc, int64_t pc, int64_t kc, co
         pack_a(g.s, g.a, ic, rows, pc, kc, mr, ablock);
         for (int64_t sl = s0; sl < s1; ++sl) {
             const int64_t j = jc + sl * nr, cols = std::min<int64_t>(nr, g.s.n - j);
-            const T* bsl = panel + sl * nr * kc;
+            const T* bsl = slivers + (sl - s0) * nr * kc;
             for (int64_t ir = 0; ir < rows; ir += mr) {
                 const int64_t live_rows = std::min<int64_t>(mr, rows - ir);
                 const T* asl = ablock + ir * kc;
@@ -145,29 +148,36 @@ void gemm_single(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T*
     const int mr = uk.mr, nr = uk.nr;
     const GemmPlan plan = plan_gemm(s.m, s.n, s.k, mr, nr, max_threads);
     const int64_t kc_max = std::min(GEMM_KC, s.k);
-    const int64_t panel_size = ceil_div(std::min(GEMM_NC, s.n), nr) * nr * kc_max;
+    const int64_t panel_slivers = ceil_div(std::min(GEMM_NC, s.n), nr);
+    // Rows split: two shared panels. Columns split: a region of ceil(slivers / nt) slivers per
+    // thread (nt <= plan.threads threads run, so panel_slivers + plan.threads slivers hold them all).
+    const bool rows = plan.split == GemmSplit::rows;
+    const int64_t sliver_size = nr * kc_max;
+    const int64_t b_size = (rows ? 2 * panel_slivers : panel_slivers + plan.threads) * sliver_size;
     const int64_t ablock_size = (GEMM_MC / mr + 2) * mr * kc_max;  // >= block_rows(...) * kc
-    T* scratch = scratch_buffer<T>(2 * panel_size + plan.threads * ablock_size);
+    T* scratch = scratch_buffer<T>(b_size + plan.threads * ablock_size);
     const GemmCall<T> g{s, alpha, beta, a, b, c, uk};
     const int64_t row_slivers = ceil_div(s.m, mr);
     SpinBarrier barrier;
     parallel_run(plan.threads, [&](int tid, int nt) {
-        T* ablock = scratch + 2 * panel_size + tid * ablock_size;
+        T* ablock = scratch + b_size + tid * ablock_size;
         int64_t step = 0;
         for (int64_t jc = 0; jc < s.n; jc += GEMM_NC) {
             const int64_t ncols = std::min(GEMM_NC, s.n - jc), slivers = ceil_div(ncols, nr);
             const int64_t s0 = slivers * tid / nt, s1 = slivers * (tid + 1) / nt;
             for (int64_t pc = 0; pc < s.k; pc += GEMM_KC, ++step) {
                 const int64_t kc = std::min(GEMM_KC, s.k - pc);
-                T* panel = scratch + (step % 2) * panel_size;
-                pack_b(s, b, jc, ncols, pc, kc, nr, s0, s1, panel);
-                if (plan.split == GemmSplit::rows) {
+                if (rows) {
+                    T* panel = scratch + (step % 2) * panel_slivers * sliver_size;
+                    pack_b(s, b, jc, ncols, pc, kc, nr, s0, s1, panel + s0 * nr * kc);
                     barrier.wait(nt);
                     const int64_t r0 = std::min(s.m, row_slivers * tid / nt * mr);
                     const int64_t r1 = std::min(s.m, row_slivers * (tid + 1) / nt * mr);
                     multiply_panel(g, jc, pc, kc, panel, r0, r1, 0, slivers, ablock);
                 } else {
-                    multiply_panel(g, jc, pc, kc, panel, 0, s.m, s0, s1, ablock);
+                    T* mine = scratch + tid * ceil_div(panel_slivers, nt) * sliver_size;
+                    pack_b(s, b, jc, ncols, pc, kc, nr, s0, s1, mine);
+                    multiply_panel(g, jc, pc, kc, mine, 0, s.m, s0, s1, ablock);
                 }
             }
         }

@@ -64,9 +64,8 @@ void pack_a(const GemmShape& s, const T* a, int64_t i0, int64_t rows, int64_t p0
 
 template <typename T>
 void pack_b(const GemmShape& s, const T* b, int64_t j0, int64_t cols, int64_t p0, int64_t kc, int nr, int64_t s0,
-            int64_t s1, T* panel) {
-    for (int64_t sl = s0; sl < s1; ++sl) {
-        T* dst = panel + sl * nr * kc;
+            int64_t s1, T* dst) {
+    for (int64_t sl = s0; sl < s1; ++sl, dst += nr * kc) {
         int64_t jj = j0 + sl * nr, live = std::min<int64_t>(nr, cols - sl * nr);
         if (!s.trans_b) {
             for (int64_t p = 0; p < kc; ++p) {
