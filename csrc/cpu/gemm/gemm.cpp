@@ -11,12 +11,12 @@
 // Rows split: the shared B panels alternate between two buffers, so one barrier per panel is
 // enough (a thread can pack the next panel while another still reads the previous one). Columns
 // split: each thread keeps its slivers in a buffer of its own, so no thread ever writes memory
-// another one reads. C with at most 16 (AVX-512) or 8
-// (AVX2) columns takes the ISA's narrow kernel instead of the wide one. Packing zero-pads ragged
-// edges (gemm_pack.h), so every microkernel call computes a full tile and odd sizes take the same
-// path; only the ragged edge tiles go through a scratch tile that is then copied into C. beta is
-// applied on the first K step only (beta == 0 never reads C). Batched calls run whole matrices on
-// separate threads when each matrix is small.
+// another one reads. C with few columns and row-major A takes the dot kernel instead (gemm_dot.h);
+// C with at most 16 (AVX-512) or 8 (AVX2) columns otherwise takes the ISA's narrow microkernel.
+// Packing zero-pads ragged edges (gemm_pack.h), so every microkernel call computes a full tile
+// and odd sizes take the same path; only the ragged edge tiles go through a scratch tile that is
+// then copied into C. beta is applied on the first K step only (beta == 0 never reads C).
+// Batched calls run whole matrices on separate threads when each matrix is small.
 #include <tensorforge/gemm.h>
 
 #include <algorithm>
