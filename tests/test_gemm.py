@@ -66,6 +66,89 @@ def test_narrow_outputs(rng, isa, threads, n, ta, tb):
     check(rng, 50, n, 300, ta=ta, tb=tb, alpha=-0.5, beta=0.75)
 
 
+# ---- thread splits: every way of sharing C between threads, forced, at the edges of the split ----
+
+@pytest.fixture(params=["auto", "rows", "columns"])
+def split(request):
+    old = _C.gemm_set_split(request.param)
+    yield request.param
+    _C.gemm_set_split(old)
+
+
+# Rows and columns around the tile sizes of every kernel (MR 4/6/12/24, NR 8/16/32), so the
+# threads' shares end on and off sliver boundaries; k around the 256-deep panels, so the shared B
+# panels alternate between their two buffers (a missing barrier or a wrong buffer reads another
+# step's panel).
+SPLIT_CASES = [
+    (1, 1, 1), (2, 33, 5), (13, 1, 300), (11, 17, 257), (25, 31, 9), (24, 64, 513), (47, 65, 256),
+    (49, 97, 255), (73, 16, 600), (97, 9, 770), (130, 129, 1025), (4, 200, 64), (200, 4, 64),
+]
+
+
+@pytest.mark.parametrize("m,n,k", SPLIT_CASES)
+def test_thread_splits(rng, isa, threads, split, m, n, k):
+    check(rng, m, n, k)
+    check(rng, m, n, k, ta=True, tb=True, alpha=0.5, beta=-1.5)
+
+
+@pytest.mark.parametrize("ta,tb", [(False, True), (False, False), (True, False)])  # Linear: x W^T, g W, g^T x
+def test_thread_splits_linear_layouts(rng, isa, threads, split, ta, tb):
+    check(rng, 64, 128, 784, ta=ta, tb=tb, beta=1.0)
+    check(rng, 37, 10, 131, ta=ta, tb=tb)
+
+
+def test_thread_splits_wide_panels(rng, threads, split):
+    # n past one 3072-column B panel: several panels, each with its own K steps, and the threads'
+    # shares of the slivers change between panels (a thread that packs into memory another
+    # thread still reads fails here when the scheduler lets it run ahead, so repeat).
+    for _ in range(8):
+        check(rng, 5, 3100, 300)
+        check(rng, 64, 3100, 300)
+    check(rng, 30, 6200, 40, tb=True)
+
+
+def test_thread_splits_float64(rng, threads, split):
+    for ta, tb in itertools.product([False, True], repeat=2):
+        check(rng, 29, 37, 515, dtype=np.float64, ta=ta, tb=tb, alpha=0.5, beta=0.25)
+
+
+def test_split_mode_validation():
+    with pytest.raises(ValueError, match="mode"):
+        _C.gemm_set_split("diagonal")
+    assert _C.gemm_set_split("auto") == "auto"
+
+
+# The dot-kernel path (AVX-512, row-major A, n <= 16): every column-group width, ragged row
+# blocks, k tails around the 16-wide vectors and past one 4096-deep block, B plain or transposed.
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 7, 8, 9, 10, 13, 16])
+@pytest.mark.parametrize("m,k", [(1, 64), (7, 17), (25, 128), (64, 300), (33, 4200)])
+def test_few_columns(rng, isa, threads, n, m, k):
+    check(rng, m, n, k, tb=True)
+    check(rng, m, n, k, pad=3, alpha=-0.5, beta=0.75)
+    check(rng, m, n, k, ta=True, tb=True)
+
+
+def test_few_columns_take_the_dot_path():
+    if "avx512" not in ISAS:
+        pytest.skip("the dot kernel is AVX-512 only")
+    old = _C.active_isa()
+    try:
+        _C.set_active_isa("avx512")
+        assert _C.gemm_plan(256, 10, 128, 1)[1] == "dot"
+        assert _C.gemm_plan(256, 10, 128, 1, trans_a=True)[1] != "dot"
+        assert _C.gemm_plan(256, 17, 128, 1)[1] != "dot"
+        _C.set_active_isa("avx2")
+        assert _C.gemm_plan(256, 10, 128, 1)[1] != "dot"
+    finally:
+        _C.set_active_isa(old)
+
+
+def test_plan_keeps_small_products_on_one_thread():
+    assert _C.gemm_plan(8, 8, 8, 2)[0] == 1
+    assert _C.gemm_plan(1024, 1024, 1024, 2)[0] == 2
+    assert _C.gemm_plan(1024, 1024, 1024, 1)[0] == 1
+
+
 @pytest.mark.parametrize("alpha,beta", [(2.5, 0.0), (1.0, 1.0), (-0.5, 0.75), (0.0, 2.0)])
 def test_alpha_beta(rng, isa, threads, alpha, beta):
     check(rng, 130, 70, 300, alpha=alpha, beta=beta)

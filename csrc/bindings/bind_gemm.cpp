@@ -6,6 +6,7 @@
 // writeable with unit stride along its rows. The GIL is released during the call.
 #include <tensorforge/gemm.h>
 
+#include "../cpu/gemm/gemm_plan.h"
 #include "array_checks.h"
 
 namespace tf::bind {
@@ -87,6 +88,31 @@ void register_gemm(py::module_& m) {
     m.def("gemm", &gemm, py::arg("a"), py::arg("b"), py::arg("out"), py::kw_only(), py::arg("alpha") = 1.0,
           py::arg("beta") = 0.0,
           "out = alpha * a @ b + beta * out for 2-D or batched 3-D float32/float64 arrays (our CPU GEMM).");
+    m.def(
+        "gemm_set_split",
+        [](const std::string& mode) {
+            static const char* names[] = {"auto", "rows", "columns"};
+            int code = -1;
+            for (int i = 0; i < 3; ++i)
+                if (mode == names[i]) code = i;
+            if (code < 0) throw py::value_error("gemm_set_split: mode must be 'auto', 'rows' or 'columns', got '" + mode + "'");
+            std::string old = names[cpu::gemm_split_override()];
+            cpu::set_gemm_split_override(code);
+            return old;
+        },
+        py::arg("mode"),
+        "Testing hook: 'rows' or 'columns' forces how the CPU GEMM splits C over all threads; 'auto' (the "
+        "default) lets the cost model choose. Returns the previous mode.");
+    m.def(
+        "gemm_plan",
+        [](int64_t m, int64_t n, int64_t k, int threads, bool trans_a) {
+            const cpu::GemmPlan p = cpu::gemm_plan_for_shape(m, n, k, trans_a, threads);
+            static const char* names[] = {"rows", "columns", "dot"};
+            return py::make_tuple(p.threads, names[static_cast<int>(p.split)]);
+        },
+        py::arg("m"), py::arg("n"), py::arg("k"), py::arg("threads"), py::arg("trans_a") = false,
+        "(threads, split) the float32 CPU GEMM would use for an m x n x k product on the active SIMD path: "
+        "split 'rows' or 'columns' of C on packed operands, or 'dot' (few columns, dot-product kernel).");
 }
 
 }  // namespace tf::bind

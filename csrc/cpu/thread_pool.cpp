@@ -33,6 +33,14 @@ bool spin_until(Pred pred) {
     }
 }
 
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+}
+
 int default_threads() {
     if (const char* env = std::getenv("TENSORFORGE_NUM_THREADS")) {
         int n = std::atoi(env);
@@ -198,6 +206,20 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
         int64_t begin = n * tid / nt, end = n * (tid + 1) / nt;
         if (begin < end) fn(begin, end);
     });
+}
+
+void SpinBarrier::wait(int nthreads) {
+    if (nthreads <= 1) return;
+    const uint32_t phase = phase_.load(std::memory_order_acquire);
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == nthreads) {
+        arrived_.store(0, std::memory_order_relaxed);
+        phase_.store(phase + 1, std::memory_order_release);
+        return;
+    }
+    for (int i = 0; phase_.load(std::memory_order_acquire) == phase; ++i) {
+        if (i < 2000) cpu_relax();
+        else std::this_thread::yield();
+    }
 }
 
 }  // namespace tf

@@ -4,7 +4,9 @@
 // returns when all have finished. A call made from inside a region runs serially (no nested
 // oversubscription). After fork() the child starts with no workers and recreates them on
 // first use, so a forked DataLoader worker never waits on threads that do not exist.
+// SpinBarrier lets the threads of one region meet between phases without leaving the region.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 
@@ -18,5 +20,17 @@ int parallel_run(int nthreads, const std::function<void(int tid, int nthreads)>&
 
 // Splits [0, n) into contiguous chunks of at least `grain` items over the pool.
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t begin, int64_t end)>& fn);
+
+// A reusable barrier for the threads of one parallel_run region: wait(n) returns once all n
+// threads of the region (fn's nthreads) have called it. The threads are running, so it spins
+// (then yields the core) instead of sleeping. The code between two waits must not throw.
+class SpinBarrier {
+public:
+    void wait(int nthreads);
+
+private:
+    std::atomic<int> arrived_{0};
+    std::atomic<uint32_t> phase_{0};
+};
 
 }  // namespace tf

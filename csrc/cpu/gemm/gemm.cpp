@@ -1,37 +1,42 @@
 // CPU GEMM driver: C = alpha * op(A) * op(B) + beta * C, row-major (see tensorforge/gemm.h).
 //
-// BLIS-style blocking around a register-blocked MR x NR microkernel (microkernel.h):
-//   for jc over N in NC columns          B panel KC x NC (packed, shared by all threads: L3)
-//     for pc over K in KC steps           pack B into NR-wide slivers, in parallel
-//       each thread, over its rows        A block MC x KC (packed per thread: L2)
-//         for jr over NR slivers           B sliver KC x NR (L1)
+// BLIS-style blocking around a register-blocked MR x NR microkernel (microkernel.h), the whole
+// product in one parallel region split as gemm_plan.h chooses (rows or columns of C):
+//   for jc over N in NC columns          B panel KC x NC (packed: L2/L3)
+//     for pc over K in KC steps           pack B into NR-wide slivers (rows split: each thread a
+//                                         share, then one barrier; columns split: its own slivers)
+//       each thread, over its rows        A block ~MC x KC, packed by the thread (L2)
+//         for jr over its NR slivers       B sliver KC x NR (L1)
 //           for ir over MR slivers         microkernel, writing C from registers with alpha/beta
-// C with at most 16 (AVX-512) or 8 (AVX2) columns takes the ISA's narrow kernel instead of the
-// wide one. Packs that transpose (row-major A, transposed B) move 4 x 4 blocks through SSE
-// registers. Packing reads op(A)/op(B) through the transpose flags and zero-pads ragged edges, so every
-// microkernel call computes a full tile and odd sizes take the same path; only the ragged edge
-// tiles go through a scratch tile that is then copied into C. beta is applied on the first K step only (beta == 0 never
-// reads C). Threads split the rows of C, or its NR slivers when there are too few rows.
+// Rows split: the shared B panels alternate between two buffers, so one barrier per panel is
+// enough (a thread can pack the next panel while another still reads the previous one). Columns
+// split: each thread keeps its slivers in a buffer of its own, so no thread ever writes memory
+// another one reads. C with few columns and row-major A takes the dot kernel instead (gemm_dot.h);
+// C with at most 16 (AVX-512) or 8 (AVX2) columns otherwise takes the ISA's narrow microkernel.
+// Packing zero-pads ragged edges (gemm_pack.h), so every microkernel call computes a full tile
+// and odd sizes take the same path; only the ragged edge tiles go through a scratch tile that is
+// then copied into C. beta is applied on the first K step only (beta == 0 never reads C).
 // Batched calls run whole matrices on separate threads when each matrix is small.
 #include <tensorforge/gemm.h>
 
 #include <algorithm>
 #include <cstdlib>
-#if defined(__SSE2__)
-#include <xmmintrin.h>
-#endif
+#include <new>
+#include <type_traits>
 
 #include "../cpu_features.h"
 #include "../thread_pool.h"
+#include "gemm_dot.h"
+#include "gemm_pack.h"
+#include "gemm_plan.h"
 #include "microkernel.h"
 
 namespace tf::cpu {
 namespace {
 
-constexpr int64_t KC = 256;
-constexpr int64_t MC_TARGET = 120;   // rows of a packed A block (rounded down to a multiple of MR)
-constexpr int64_t NC = 3072;         // columns of a packed B panel (a multiple of every NR)
-constexpr double SMALL_FLOPS = 2.0 * 64 * 64 * 64;  // below this, one thread is faster
+constexpr double SMALL_BATCH_FLOPS = 2.0 * 64 * 64 * 64 * 64;  // per matrix: whole matrices per thread below this
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 template <typename T>
 class AlignedBuffer {
@@ -40,6 +45,8 @@ public:
     T* get(size_t count) {
         if (count > capacity_) {
             std::free(ptr_);
+            ptr_ = nullptr;
+            capacity_ = 0;
             size_t bytes = (count * sizeof(T) + 63) / 64 * 64;
             ptr_ = static_cast<T*>(std::aligned_alloc(64, bytes));
             if (!ptr_) throw std::bad_alloc();
@@ -53,91 +60,12 @@ private:
     size_t capacity_ = 0;
 };
 
+// The calling thread's scratch (the region's B panels and every thread's A block), allocated
+// before the region starts so that nothing inside it can throw while a thread waits at a barrier.
 template <typename T>
-T* packed_a_buffer(size_t count) {
+T* scratch_buffer(size_t count) {
     thread_local AlignedBuffer<T> buffer;
     return buffer.get(count);
-}
-template <typename T>
-T* packed_b_buffer(size_t count) {
-    thread_local AlignedBuffer<T> buffer;
-    return buffer.get(count);
-}
-
-// Transposing part of a pack: rows [0, live) of src (row stride ld, kc values each) into
-// dst[p * width + r], in 4 x 4 blocks transposed in SSE registers (baseline x86-64). Returns the
-// number of rows done (a multiple of 4); the caller copies the rest one by one.
-template <typename T>
-int64_t pack_transposed_4x4(const T*, int64_t, int64_t, int64_t, int, T*) { return 0; }
-#if defined(__SSE2__)
-template <>
-int64_t pack_transposed_4x4<float>(const float* src, int64_t ld, int64_t live, int64_t kc, int width, float* dst) {
-    const int64_t kc4 = kc / 4 * 4;
-    int64_t r = 0;
-    for (; r + 4 <= live; r += 4) {
-        const float* s0 = src + r * ld;
-        for (int64_t p = 0; p < kc4; p += 4) {
-            __m128 x0 = _mm_loadu_ps(s0 + p), x1 = _mm_loadu_ps(s0 + ld + p);
-            __m128 x2 = _mm_loadu_ps(s0 + 2 * ld + p), x3 = _mm_loadu_ps(s0 + 3 * ld + p);
-            _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
-            float* d = dst + p * width + r;
-            _mm_storeu_ps(d, x0);
-            _mm_storeu_ps(d + width, x1);
-            _mm_storeu_ps(d + 2 * width, x2);
-            _mm_storeu_ps(d + 3 * width, x3);
-        }
-        for (int64_t rr = r; rr < r + 4; ++rr)
-            for (int64_t p = kc4; p < kc; ++p) dst[p * width + rr] = src[rr * ld + p];
-    }
-    return r;
-}
-#endif
-
-// Rows [i0, i0 + rows) and depth [p0, p0 + kc) of op(A) into MR-row slivers (kc groups of MR).
-template <typename T>
-void pack_a(const GemmShape& s, const T* a, int64_t i0, int64_t rows, int64_t p0, int64_t kc, int mr, T* dst) {
-    for (int64_t is = 0; is < rows; is += mr, dst += mr * kc) {
-        int64_t live = std::min<int64_t>(mr, rows - is);
-        if (!s.trans_a) {
-            const T* block = a + (i0 + is) * s.lda + p0;
-            for (int64_t r = pack_transposed_4x4(block, s.lda, live, kc, mr, dst); r < live; ++r) {
-                const T* src = block + r * s.lda;
-                for (int64_t p = 0; p < kc; ++p) dst[p * mr + r] = src[p];
-            }
-        } else {
-            for (int64_t p = 0; p < kc; ++p) {
-                const T* src = a + (p0 + p) * s.lda + i0 + is;
-                for (int64_t r = 0; r < live; ++r) dst[p * mr + r] = src[r];
-            }
-        }
-        for (int64_t r = live; r < mr; ++r)
-            for (int64_t p = 0; p < kc; ++p) dst[p * mr + r] = T(0);
-    }
-}
-
-// Slivers [s0, s1) (NR columns each, from column j0) of op(B)'s rows [p0, p0 + kc).
-template <typename T>
-void pack_b(const GemmShape& s, const T* b, int64_t j0, int64_t cols, int64_t p0, int64_t kc, int nr,
-            int64_t s0, int64_t s1, T* panel) {
-    for (int64_t sl = s0; sl < s1; ++sl) {
-        T* dst = panel + sl * nr * kc;
-        int64_t jj = j0 + sl * nr, live = std::min<int64_t>(nr, cols - sl * nr);
-        if (!s.trans_b) {
-            for (int64_t p = 0; p < kc; ++p) {
-                const T* src = b + (p0 + p) * s.ldb + jj;
-                for (int64_t c = 0; c < live; ++c) dst[p * nr + c] = src[c];
-                for (int64_t c = live; c < nr; ++c) dst[p * nr + c] = T(0);
-            }
-        } else {
-            const T* block = b + jj * s.ldb + p0;
-            for (int64_t c = pack_transposed_4x4(block, s.ldb, live, kc, nr, dst); c < live; ++c) {
-                const T* src = block + c * s.ldb;
-                for (int64_t p = 0; p < kc; ++p) dst[p * nr + c] = src[p];
-            }
-            for (int64_t c = live; c < nr; ++c)
-                for (int64_t p = 0; p < kc; ++p) dst[p * nr + c] = T(0);
-        }
-    }
 }
 
 template <typename T>
@@ -162,60 +90,98 @@ void scale_c(const GemmShape& s, T beta, T* c) {
 }
 
 template <typename T>
-void gemm_single(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T* c, const GemmMicrokernel<T>& uk,
-                 int threads) {
-    if (s.m == 0 || s.n == 0) return;
-    if (s.k == 0) return scale_c(s, beta, c);
-    const int mr = uk.mr, nr = uk.nr;
-    const int64_t mc = std::max<int64_t>(mr, MC_TARGET / mr * mr);
-    if (2.0 * s.m * s.n * s.k < SMALL_FLOPS) threads = 1;
-    for (int64_t jc = 0; jc < s.n; jc += NC) {
-        const int64_t ncols = std::min(NC, s.n - jc), slivers = (ncols + nr - 1) / nr;
-        // Split rows between threads when each gets a few MR slivers, otherwise split columns.
-        const int64_t row_slivers = (s.m + mr - 1) / mr;
-        const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, std::max(row_slivers, slivers))));
-        const bool split_rows = row_slivers >= 4 * nt || row_slivers >= slivers;
-        for (int64_t pc = 0; pc < s.k; pc += KC) {
-            const int64_t kc = std::min(KC, s.k - pc);
-            const bool first_k = pc == 0;
-            T* panel = packed_b_buffer<T>(slivers * nr * kc);
-            parallel_run(nt, [&](int tid, int n) {
-                pack_b(s, b, jc, ncols, pc, kc, nr, slivers * tid / n, slivers * (tid + 1) / n, panel);
-            });
-            parallel_run(nt, [&](int tid, int n) {
-                int64_t r0 = 0, r1 = s.m, s0 = 0, s1 = slivers;
-                if (split_rows) {
-                    r0 = std::min(s.m, row_slivers * tid / n * mr);
-                    r1 = std::min(s.m, row_slivers * (tid + 1) / n * mr);
+struct GemmCall {
+    const GemmShape& s;
+    T alpha, beta;
+    const T* a;
+    const T* b;
+    T* c;
+    GemmMicrokernel<T> uk;
+};
+
+// Rows of an A block for `rows` rows: about GEMM_MC, a multiple of MR, the blocks evened out.
+int64_t block_rows(int64_t rows, int mr) {
+    const int64_t slivers = ceil_div(rows, mr), blocks = ceil_div(slivers * mr, GEMM_MC);
+    return ceil_div(slivers, blocks) * mr;
+}
+
+// C rows [r0, r1) x panel slivers [s0, s1) for the panel at columns jc, depth [pc, pc + kc),
+// with packed B sliver s0 at `slivers` (pack_b's layout): packs A in blocks of
+// block_rows(r1 - r0) rows into ablock and runs the microkernel over them.
+template <typename T>
+void multiply_panel(const GemmCall<T>& g, int64_t jc, int64_t pc, int64_t kc, const T* slivers, int64_t r0, int64_t r1,
+                    int64_t s0, int64_t s1, T* ablock) {
+    if (r0 >= r1 || s0 >= s1) return;
+    const int mr = g.uk.mr, nr = g.uk.nr;
+    const bool first_k = pc == 0;
+    const int64_t mc = block_rows(r1 - r0, mr), ldc = g.s.ldc;
+    alignas(64) T tile[GEMM_TILE_MAX];
+    for (int64_t ic = r0; ic < r1; ic += mc) {
+        const int64_t rows = std::min(mc, r1 - ic);
+        pack_a(g.s, g.a, ic, rows, pc, kc, mr, ablock);
+        for (int64_t sl = s0; sl < s1; ++sl) {
+            const int64_t j = jc + sl * nr, cols = std::min<int64_t>(nr, g.s.n - j);
+            const T* bsl = slivers + (sl - s0) * nr * kc;
+            for (int64_t ir = 0; ir < rows; ir += mr) {
+                const int64_t live_rows = std::min<int64_t>(mr, rows - ir);
+                const T* asl = ablock + ir * kc;
+                T* cdst = g.c + (ic + ir) * ldc + j;
+                if (live_rows == mr && cols == nr) {
+                    g.uk.run(kc, asl, bsl, cdst, ldc, g.alpha, g.beta, !first_k);
                 } else {
-                    s0 = slivers * tid / n;
-                    s1 = slivers * (tid + 1) / n;
+                    g.uk.run(kc, asl, bsl, tile, nr, T(1), T(0), false);
+                    store_tile(tile, nr, live_rows, cols, g.alpha, g.beta, first_k, cdst, ldc);
                 }
-                if (r0 >= r1 || s0 >= s1) return;
-                alignas(64) T tile[GEMM_TILE_MAX];
-                for (int64_t ic = r0; ic < r1; ic += mc) {
-                    const int64_t rows = std::min(mc, r1 - ic);
-                    T* ablock = packed_a_buffer<T>(((rows + mr - 1) / mr) * mr * kc);
-                    pack_a(s, a, ic, rows, pc, kc, mr, ablock);
-                    for (int64_t sl = s0; sl < s1; ++sl) {
-                        const int64_t j = jc + sl * nr, cols = std::min<int64_t>(nr, s.n - j);
-                        for (int64_t ir = 0; ir < rows; ir += mr) {
-                            const int64_t live_rows = std::min<int64_t>(mr, rows - ir);
-                            const T* asl = ablock + ir * kc;
-                            const T* bsl = panel + sl * nr * kc;
-                            T* cdst = c + (ic + ir) * s.ldc + j;
-                            if (live_rows == mr && cols == nr) {
-                                uk.run(kc, asl, bsl, cdst, s.ldc, alpha, beta, !first_k);
-                            } else {
-                                uk.run(kc, asl, bsl, tile, nr, T(1), T(0), false);
-                                store_tile(tile, nr, live_rows, cols, alpha, beta, first_k, cdst, s.ldc);
-                            }
-                        }
-                    }
-                }
-            });
+            }
         }
     }
+}
+
+template <typename T>
+void gemm_single(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T* c, const GemmMicrokernel<T>& uk,
+                 int max_threads) {
+    if (s.m == 0 || s.n == 0) return;
+    if (s.k == 0) return scale_c(s, beta, c);
+    if constexpr (std::is_same_v<T, float>) {
+        if (dot_path_applies(s)) return gemm_dot(s, alpha, a, b, beta, c, max_threads);
+    }
+    const int mr = uk.mr, nr = uk.nr;
+    const GemmPlan plan = plan_gemm(s.m, s.n, s.k, mr, nr, max_threads);
+    const int64_t kc_max = std::min(GEMM_KC, s.k);
+    const int64_t panel_slivers = ceil_div(std::min(GEMM_NC, s.n), nr);
+    // Rows split: two shared panels. Columns split: a region of ceil(slivers / nt) slivers per
+    // thread (nt <= plan.threads threads run, so panel_slivers + plan.threads slivers hold them all).
+    const bool rows = plan.split == GemmSplit::rows;
+    const int64_t sliver_size = nr * kc_max;
+    const int64_t b_size = (rows ? 2 * panel_slivers : panel_slivers + plan.threads) * sliver_size;
+    const int64_t ablock_size = (GEMM_MC / mr + 2) * mr * kc_max;  // >= block_rows(...) * kc
+    T* scratch = scratch_buffer<T>(b_size + plan.threads * ablock_size);
+    const GemmCall<T> g{s, alpha, beta, a, b, c, uk};
+    const int64_t row_slivers = ceil_div(s.m, mr);
+    SpinBarrier barrier;
+    parallel_run(plan.threads, [&](int tid, int nt) {
+        T* ablock = scratch + b_size + tid * ablock_size;
+        int64_t step = 0;
+        for (int64_t jc = 0; jc < s.n; jc += GEMM_NC) {
+            const int64_t ncols = std::min(GEMM_NC, s.n - jc), slivers = ceil_div(ncols, nr);
+            const int64_t s0 = slivers * tid / nt, s1 = slivers * (tid + 1) / nt;
+            for (int64_t pc = 0; pc < s.k; pc += GEMM_KC, ++step) {
+                const int64_t kc = std::min(GEMM_KC, s.k - pc);
+                if (rows) {
+                    T* panel = scratch + (step % 2) * panel_slivers * sliver_size;
+                    pack_b(s, b, jc, ncols, pc, kc, nr, s0, s1, panel + s0 * nr * kc);
+                    barrier.wait(nt);
+                    const int64_t r0 = std::min(s.m, row_slivers * tid / nt * mr);
+                    const int64_t r1 = std::min(s.m, row_slivers * (tid + 1) / nt * mr);
+                    multiply_panel(g, jc, pc, kc, panel, r0, r1, 0, slivers, ablock);
+                } else {
+                    T* mine = scratch + tid * ceil_div(panel_slivers, nt) * sliver_size;
+                    pack_b(s, b, jc, ncols, pc, kc, nr, s0, s1, mine);
+                    multiply_panel(g, jc, pc, kc, mine, 0, s.m, s0, s1, ablock);
+                }
+            }
+        }
+    });
 }
 
 // The ISA's wide kernel, or its narrow one when C has no more columns than the narrow tile.
@@ -234,7 +200,7 @@ template <typename T>
 void gemm_batched(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T* c, const GemmBatch& batch) {
     const GemmMicrokernel<T> uk = microkernel_for(T(0), s.n);
     const int threads = get_num_threads();
-    const bool per_matrix_threads = batch.count >= threads && 2.0 * s.m * s.n * s.k < 64 * SMALL_FLOPS;
+    const bool per_matrix_threads = batch.count >= threads && 2.0 * s.m * s.n * s.k < SMALL_BATCH_FLOPS;
     if (threads > 1 && batch.count > 1 && per_matrix_threads) {
         parallel_for(batch.count, 1, [&](int64_t i0, int64_t i1) {
             for (int64_t i = i0; i < i1; ++i)
@@ -247,6 +213,14 @@ void gemm_batched(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T
 }
 
 }  // namespace
+
+GemmPlan gemm_plan_for_shape(int64_t m, int64_t n, int64_t k, bool trans_a, int max_threads) {
+    GemmShape s;
+    s.m = m, s.n = n, s.k = k, s.trans_a = trans_a;
+    if (dot_path_applies(s)) return {plan_dot_threads(m, n, k, max_threads), GemmSplit::dot};
+    const GemmMicrokernel<float> uk = microkernel_for(0.0f, n);
+    return plan_gemm(m, n, k, uk.mr, uk.nr, max_threads);
+}
 
 void gemm(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c, const GemmBatch& batch) {
     gemm_batched(s, alpha, a, b, beta, c, batch);
