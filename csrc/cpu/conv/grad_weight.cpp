@@ -20,7 +20,7 @@
 
 #include "../thread_pool.h"
 #include "conv_scratch.h"
-#include "pack_transposed.h"
+#include "../pack_transposed.h"
 #include "rows_microkernel.h"
 #include "tap_run.h"
 

@@ -26,7 +26,7 @@
 #include "../thread_pool.h"
 #include "conv_scratch.h"
 #include "grid_microkernel.h"
-#include "pack_transposed.h"
+#include "../pack_transposed.h"
 
 namespace tf::cpu {
 namespace {

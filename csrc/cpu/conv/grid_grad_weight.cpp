@@ -21,7 +21,7 @@
 #include "../thread_pool.h"
 #include "conv_scratch.h"
 #include "grid_conv.h"
-#include "pack_transposed.h"
+#include "../pack_transposed.h"
 #include "rows_microkernel.h"
 
 namespace tf::cpu {

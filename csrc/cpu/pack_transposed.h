@@ -1,4 +1,5 @@
-// The transposing pack of the conv2d drivers (see pack_transposed.cpp).
+// The transposing pack shared by the GEMM (row-major A, transposed B) and the conv2d drivers
+// (see pack_transposed.cpp).
 #pragma once
 #include <cstdint>
 

@@ -1,5 +1,7 @@
-// The transposing pack of the conv2d drivers: rows of dy (or of im2col) into the NR-wide slivers
-// the rows microkernels read, and weight rows into the grid microkernels' slivers. Baseline unit: float moves 4 rows x 4 values at a
+// The transposing pack: rows of a row-major matrix into NR-wide slivers [d][lane]. Used by the
+// GEMM (row-major A into MR-row slivers, transposed B into NR-column slivers) and by the conv2d
+// drivers (rows of dy or im2col into the rows microkernels' slivers, weight rows into the grid
+// microkernels' slivers). Baseline unit: float moves 4 rows x 4 values at a
 // time through SSE registers (_MM_TRANSPOSE4_PS, baseline x86-64), so every store writes 4
 // consecutive lanes; other types and targets (aarch64) copy value by value.
 #include "pack_transposed.h"
