@@ -5,8 +5,9 @@ from ._dtype import bool_ as bool  # noqa: A001 - PyTorch's names
 from ._dtype import double, dtype, float, float32, float64, int, int32, int64, long, uint8  # noqa: A001
 from ._backend import device
 from .tensor import Tensor
-from . import _tensor_methods
+from . import _host_cache, _tensor_methods
 
+_host_cache.install()
 _tensor_methods.install()
 
 from . import autograd, nn, optim  # noqa: E402

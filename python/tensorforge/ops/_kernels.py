@@ -17,34 +17,12 @@ What runs where on CUDA:
   cross_entropy CUDA float32 (N, C) logits with class indices: tensorforge.cuda.cross_entropy_*
                 (ops/cross_entropy_cuda.py); else the composed loss of loss.py
 """
-import os
-
 import numpy as np
 
 from .. import _C
 from .._backend import xp
 
 _F32 = np.dtype(np.float32)
-
-
-def install_host_cache():
-    """Makes our host buffer cache (csrc/cpu/memory/host_cache.h) numpy's data allocator, so the large
-    arrays a training step frees are reused by the next step instead of being page-faulted in again.
-    TENSORFORGE_HOST_CACHE_MB caps the free memory it keeps (default 1024); 0 leaves numpy's allocator."""
-    raw = os.environ.get("TENSORFORGE_HOST_CACHE_MB", "1024")
-    try:
-        mb = int(raw)
-    except ValueError:
-        mb = -1
-    if mb < 0:
-        raise ValueError(f"TENSORFORGE_HOST_CACHE_MB must be a whole number of MiB >= 0, got {raw!r}")
-    if mb == 0:
-        return False
-    _C.host_cache_set_limit(mb << 20)
-    return _C.install_host_cache()
-
-
-install_host_cache()
 
 
 def _cuda():
