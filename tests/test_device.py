@@ -142,6 +142,20 @@ def test_to_keeps_the_graph(device, rng):
     np.testing.assert_allclose(host(x.grad), 2.0)
 
 
+def test_pickle_keeps_the_device(device, rng):
+    import pickle
+
+    a = randn(rng, 3, 4)
+    back = pickle.loads(pickle.dumps(tf.tensor(a, device=device, requires_grad=True)))
+    on(back, device)
+    assert back.requires_grad and back.is_leaf
+    np.testing.assert_array_equal(host(back), a)
+    p = pickle.loads(pickle.dumps(nn.Parameter(tf.tensor(a, device=device))))
+    assert isinstance(p, nn.Parameter) and p.requires_grad
+    on(p, device)
+    np.testing.assert_array_equal(host(p), a)
+
+
 def test_numpy_of_a_cuda_tensor_is_pytorchs_error(device):
     t = tf.ones(3, device=device)
     if device == "cpu":
@@ -293,6 +307,8 @@ def test_conv2d_and_pooling(device, rng):
     compare(lambda x: F.avg_pool2d(x, 3, stride=2, padding=1), [x], device)
     compare(lambda x: F.adaptive_avg_pool2d(x, (3, 4)), [randn(rng, 2, 3, 9, 8)], device)
     compare(lambda x: F.adaptive_avg_pool2d(x, 1), [x], device)
+    compare(lambda x: F.adaptive_avg_pool2d(x, (4, 3)), [x], device)  # windows of unequal size, overlapping
+    compare(lambda x: F.adaptive_avg_pool2d(x, (9, 11)), [x], device)  # output larger than the input
 
 
 def test_conv2d_float64_on_cuda_is_a_clear_error(device, rng):

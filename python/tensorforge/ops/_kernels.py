@@ -8,7 +8,7 @@ What runs where on CUDA:
                 float64 / other dtypes: cupy.matmul (cuBLAS)
   conv2d        float32: tensorforge.cuda.conv2d_* ; float64: not supported on CUDA yet (clear error)
   max/avg pool  float32: tensorforge.cuda.*_pool2d_* ; float64: not supported on CUDA yet (clear error)
-  adaptive avg  cupy reshape + mean when the output divides the input, else a clear error
+  adaptive avg  cupy reshape + mean when the output divides the input, else A_h @ x @ A_w^T (cupy.matmul)
   attention     float32, head dim <= 128: tensorforge.cuda.attention_* ; else a cupy composition
   layer_norm    CPU float32/64: our C++ kernel; CUDA float32: tensorforge.cuda.layer_norm_*
   gelu          CPU: our C++ kernels (elementwise.py); CUDA float32: tensorforge.cuda.gelu_*
@@ -172,22 +172,31 @@ def avg_pool2d_backward(g, x_shape, kernel, stride, padding, count_include_pad, 
     return _cuda().avg_pool2d_backward(g, x_shape, kernel, stride, padding, count_include_pad, divisor or None)
 
 
-def _adaptive_factors(op, in_hw, out_hw):
-    if any(o == 0 or i % o for i, o in zip(in_hw, out_hw)):
-        raise RuntimeError(f"{op}: on CUDA only output sizes that divide the input are supported so far (input "
-                           f"{tuple(in_hw)}, output {tuple(out_hw)})")
-    return in_hw[0] // out_hw[0], in_hw[1] // out_hw[1]
+def _adaptive_average_matrix(cp, n_in, n_out, dtype):
+    """(n_out, n_in) matrix whose row i averages PyTorch's adaptive window i of one axis:
+    [floor(i * n_in / n_out), ceil((i + 1) * n_in / n_out)). The 2-D windows are products of the
+    two axes' windows, so a 2-D adaptive average is A_h @ x @ A_w^T."""
+    a = np.zeros((n_out, n_in), dtype)
+    for i in range(n_out):
+        start, end = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+        a[i, start:end] = 1.0 / (end - start)
+    return cp.asarray(a)
 
 
 def adaptive_avg_pool2d_forward(x, out_hw):
-    """CPU: our kernel. CUDA: cupy reshape + mean (equal windows only)."""
+    """CPU: our kernel. CUDA: a reshape + mean where the output divides the input, else two
+    products with the per-axis averaging matrices (cuBLAS through cupy)."""
     if not on_cuda(x):
         y = np.empty(x.shape[:2] + tuple(out_hw), x.dtype)
         _C.adaptive_avg_pool2d_forward(x, y)
         return y
     n, c, h, w = x.shape
-    fh, fw = _adaptive_factors("adaptive_avg_pool2d", (h, w), out_hw)
-    return x.reshape(n, c, out_hw[0], fh, out_hw[1], fw).mean(axis=(3, 5))
+    oh, ow = out_hw
+    if h % oh == 0 and w % ow == 0:
+        return x.reshape(n, c, oh, h // oh, ow, w // ow).mean(axis=(3, 5))
+    cp = xp(x)
+    ah, aw = _adaptive_average_matrix(cp, h, oh, x.dtype), _adaptive_average_matrix(cp, w, ow, x.dtype)
+    return cp.ascontiguousarray(cp.matmul(cp.matmul(ah, x), aw.T))
 
 
 def adaptive_avg_pool2d_backward(g, x_shape):
@@ -196,10 +205,14 @@ def adaptive_avg_pool2d_backward(g, x_shape):
         _C.adaptive_avg_pool2d_backward(g, dx)
         return dx
     n, c, oh, ow = g.shape
-    fh, fw = _adaptive_factors("adaptive_avg_pool2d", x_shape[2:], (oh, ow))
+    h, w = x_shape[2:]
     cp = xp(g)
-    dx = cp.broadcast_to((g / (fh * fw))[:, :, :, None, :, None], (n, c, oh, fh, ow, fw))
-    return cp.ascontiguousarray(dx).reshape(x_shape)
+    if h % oh == 0 and w % ow == 0:
+        fh, fw = h // oh, w // ow
+        dx = cp.broadcast_to((g / (fh * fw))[:, :, :, None, :, None], (n, c, oh, fh, ow, fw))
+        return cp.ascontiguousarray(dx).reshape(x_shape)
+    ah, aw = _adaptive_average_matrix(cp, h, oh, g.dtype), _adaptive_average_matrix(cp, w, ow, g.dtype)
+    return cp.ascontiguousarray(cp.matmul(cp.matmul(ah.T, g), aw))
 
 
 # ---- layer_norm ------------------------------------------------------------------------------------
