@@ -311,14 +311,21 @@ def test_conv2d_and_pooling(device, rng):
     compare(lambda x: F.adaptive_avg_pool2d(x, (9, 11)), [x], device)  # output larger than the input
 
 
-def test_conv2d_float64_on_cuda_is_a_clear_error(device, rng):
-    x = tf.tensor(randn(rng, 1, 1, 5, 5, dtype=np.float64), device=device)
-    w = tf.tensor(randn(rng, 1, 1, 3, 3, dtype=np.float64), device=device)
-    if device == "cpu":
-        on(F.conv2d(x, w), "cpu")
-        return
-    with pytest.raises(RuntimeError, match="only float32 is supported on CUDA"):
-        F.conv2d(x, w)
+def test_conv2d_and_pooling_in_float64(device, rng):
+    """float64 on CUDA runs the composed path (ops/spatial_composed.py), on the CPU our kernels."""
+    x = randn(rng, 2, 4, 9, 8, dtype=np.float64)
+    w, b = randn(rng, 6, 2, 3, 2, dtype=np.float64), randn(rng, 6, dtype=np.float64)
+    compare(lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2),
+            [x, w, b], device, rtol=1e-12, atol=1e-12)
+    compare(lambda x, w: F.conv2d(x, w, padding="same"), [x, randn(rng, 3, 4, 2, 2, dtype=np.float64)], device,
+            rtol=1e-12, atol=1e-12)
+    compare(lambda x: F.max_pool2d(x, 3, stride=2, padding=1, dilation=1, ceil_mode=True), [x], device)
+    compare(lambda x: F.max_pool2d(x, 2, dilation=2), [x], device)
+    compare(lambda x: F.avg_pool2d(x, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=False), [x], device)
+    compare(lambda x: F.avg_pool2d(x, 2, divisor_override=3), [x], device)
+    t = tf.tensor(randn(rng, 1, 2, 5, 5, dtype=np.float64), device=device, requires_grad=True)
+    k = tf.tensor(randn(rng, 2, 2, 3, 3, dtype=np.float64), device=device, requires_grad=True)
+    assert tf.autograd.gradcheck(lambda t, k: F.avg_pool2d(F.conv2d(t, k, padding=1), 2), (t, k))
 
 
 @pytest.mark.parametrize("case", ["plain", "causal", "bool_mask", "float_mask", "broadcast", "cross", "long_head"])

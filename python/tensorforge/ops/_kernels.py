@@ -6,8 +6,8 @@ device data to the host. Each function takes and returns arrays of its inputs' l
 What runs where on CUDA:
   gemm          float32: tensorforge.cuda.gemm (2-D, or batched 3-D with broadcast batch strides);
                 float64 / other dtypes: cupy.matmul (cuBLAS)
-  conv2d        float32: tensorforge.cuda.conv2d_* ; float64: not supported on CUDA yet (clear error)
-  max/avg pool  float32: tensorforge.cuda.*_pool2d_* ; float64: not supported on CUDA yet (clear error)
+  conv2d        float32: tensorforge.cuda.conv2d_* ; float64: taps + cupy.matmul (ops/spatial_composed.py)
+  max/avg pool  float32: tensorforge.cuda.*_pool2d_* ; float64: taps on cupy (ops/spatial_composed.py)
   adaptive avg  cupy reshape + mean when the output divides the input, else A_h @ x @ A_w^T (cupy.matmul)
   attention     float32, head dim <= 128: tensorforge.cuda.attention_* ; else a cupy composition
   layer_norm    CPU float32/64: our C++ kernel; CUDA float32: tensorforge.cuda.layer_norm_*
@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import _C
 from .._backend import xp
+from . import spatial_composed as composed
 
 _F32 = np.dtype(np.float32)
 
@@ -33,13 +34,6 @@ def _cuda():
 
 def on_cuda(a):
     return xp(a) is not np
-
-
-def _require_f32(op, *arrays):
-    for a in arrays:
-        if a is not None and a.dtype != _F32:
-            raise RuntimeError(f"{op}: only float32 is supported on CUDA so far (got {a.dtype}); use .float(), "
-                               "or run this op on the CPU")
 
 
 def index_add(out, idx, src):
@@ -109,7 +103,8 @@ def conv2d_forward(x, w, b, geometry, out_hw):
         y = np.empty((x.shape[0], w.shape[0]) + tuple(out_hw), x.dtype)
         _C.conv2d_forward(x, w, b, y, *geometry)
         return y
-    _require_f32("conv2d", x, w, b)
+    if x.dtype != _F32:
+        return composed.conv2d_forward(x, w, b, geometry, out_hw)
     y = xp(x).empty((x.shape[0], w.shape[0]) + tuple(out_hw), x.dtype)  # out= gives asymmetric padding
     return _cuda().conv2d_forward(x, w, b, stride, padding, dilation, groups, out=y)
 
@@ -119,6 +114,8 @@ def conv2d_grad_input(g, w, x_shape, geometry):
         gx = np.empty(x_shape, g.dtype)
         _C.conv2d_grad_input(g, w, gx, *geometry)
         return gx
+    if g.dtype != _F32:
+        return composed.conv2d_grad_input(g, w, x_shape, geometry)
     return _cuda().conv2d_grad_input(g, w, x_shape, *geometry, out=xp(g).empty(x_shape, g.dtype))
 
 
@@ -127,6 +124,8 @@ def conv2d_grad_weight(x, g, w_shape, geometry):
         gw = np.empty(w_shape, g.dtype)
         _C.conv2d_grad_weight(x, g, gw, *geometry)
         return gw
+    if g.dtype != _F32:
+        return composed.conv2d_grad_weight(x, g, w_shape, geometry)
     return _cuda().conv2d_grad_weight(x, g, w_shape, *geometry, out=xp(g).empty(w_shape, g.dtype))
 
 
@@ -138,7 +137,8 @@ def max_pool2d_forward(x, out_hw, kernel, stride, padding, dilation, ceil_mode):
         idx = np.empty(y.shape, np.int64)
         _C.max_pool2d_forward(x, y, idx, kernel, stride, padding, dilation)
         return y, idx
-    _require_f32("max_pool2d", x)
+    if x.dtype != _F32:
+        return composed.max_pool2d_forward(x, out_hw, kernel, stride, padding, dilation)
     y, idx = _cuda().max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode)
     assert y.shape[2:] == tuple(out_hw), (y.shape, out_hw)
     return y, idx
@@ -149,6 +149,8 @@ def max_pool2d_backward(g, idx, x_shape, kernel, stride, padding, dilation):
         dx = np.empty(x_shape, g.dtype)
         _C.max_pool2d_backward(g, idx, dx)
         return dx
+    if g.dtype != _F32:
+        return composed.max_pool2d_backward(g, idx, x_shape, kernel, stride, padding, dilation)
     return _cuda().max_pool2d_backward(g, idx, x_shape, kernel, stride, padding, dilation)
 
 
@@ -158,7 +160,8 @@ def avg_pool2d_forward(x, out_hw, kernel, stride, padding, ceil_mode, count_incl
         y = np.empty(x.shape[:2] + tuple(out_hw), x.dtype)
         _C.avg_pool2d_forward(x, y, kernel, stride, padding, count_include_pad, divisor)
         return y
-    _require_f32("avg_pool2d", x)
+    if x.dtype != _F32:
+        return composed.avg_pool2d_forward(x, out_hw, kernel, stride, padding, count_include_pad, divisor)
     y = _cuda().avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor or None)
     assert y.shape[2:] == tuple(out_hw), (y.shape, out_hw)
     return y
@@ -169,6 +172,8 @@ def avg_pool2d_backward(g, x_shape, kernel, stride, padding, count_include_pad, 
         dx = np.empty(x_shape, g.dtype)
         _C.avg_pool2d_backward(g, dx, kernel, stride, padding, count_include_pad, divisor)
         return dx
+    if g.dtype != _F32:
+        return composed.avg_pool2d_backward(g, x_shape, kernel, stride, padding, count_include_pad, divisor)
     return _cuda().avg_pool2d_backward(g, x_shape, kernel, stride, padding, count_include_pad, divisor or None)
 
 
