@@ -40,7 +40,10 @@ fi
 nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv \
     || { echo "nvidia-smi failed: no usable GPU"; exit 2; }
 cap=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -n1 | tr -d ' .')
-arch=${CUDA_ARCH:-${cap}-real}
+# Hopper (9.0) builds the arch-specific sm_90a target: the wgmma GEMM needs it, the rest runs on it too.
+default_arch="${cap}-real"
+[[ "$cap" == "90" ]] && default_arch="90a-real"
+arch=${CUDA_ARCH:-$default_arch}
 if [[ ! "$arch" =~ ^[0-9]+[af]?(-real|-virtual)?$ ]]; then
     echo "could not read the GPU's compute capability (got '$cap'); set CUDA_ARCH, e.g. CUDA_ARCH=90-real"; exit 2
 fi

@@ -32,12 +32,15 @@
 //     and wgmma reads through the async proxy, so every writing thread executes
 //     fence.proxy.async.shared::cta after its stores and before the __syncthreads that precedes
 //     the wgmmas reading them.
-//   * Three shared-memory stages, one __syncthreads per k tile. Iteration kt:
-//       wgmma.fence; 4 wgmmas on stage kt % 3; wgmma.commit_group;
-//       load k tile kt + 1 into registers (while the wgmmas run), store it into stage (kt + 1) % 3,
-//       fence.proxy.async; wgmma.wait_group 1 (k tile kt - 1's group is done, so its stage,
-//       (kt + 2) % 3, may be overwritten in the next iteration); __syncthreads.
-//     Tile kt's wgmmas may thus still run across the barrier and the next tile's issue.
+//   * Three shared-memory stages, one __syncthreads per k tile. Tile 0 is staged and its group
+//     issued (wgmma.fence; 4 wgmmas; wgmma.commit_group) before the loop; iteration kt then
+//       loads k tile kt + 1 into registers (while tile kt's wgmmas run), stores it into stage
+//       (kt + 1) % 3 and fences (that stage was last read by tile kt - 2's group, retired by the
+//       previous iteration's wait before its barrier); wgmma.wait_group 1 (retires tile kt - 1's
+//       group); __syncthreads; issues tile kt + 1's group.
+//     At most two groups are in flight, so the tensor cores always have the next tile queued while
+//     the threads stage the one after. (Issuing tile 0 outside the loop keeps the zeroing of the
+//     accumulators out of the loop's pipeline: otherwise ptxas serialises the wgmmas, C7515.)
 //   * Epilogue: wgmma.wait_group 0, then alpha * acc (+ beta * C unless beta == 0), scalar stores
 //     with bounds checks. Accumulator i of thread (warp w of its warpgroup, lane g * 4 + t) is row
 //     16w + g + 8 * ((i / 2) % 2), column 8 * (i / 4) + 2t + i % 2 (the ISA's m64nNk* f32 layout).
@@ -104,19 +107,25 @@ namespace tf::cuda {
 namespace {
 namespace wgmma {
 
-using tensor_core_rounding::round_to_bf16;
-using tensor_core_rounding::round_to_tf32;
-
 constexpr int kBM = 128, kBN = 128;                         // C tile of a block
 constexpr int kThreads = 256;                               // 2 warpgroups
 constexpr int kRowBytes = 128;                              // bytes of k per tile row
-constexpr int kChunks = kRowBytes / 16;                     // 16-byte chunks (core-matrix rows) per row
-constexpr int kLBO = 128;                                   // core matrices adjacent in k
-constexpr int kSBO = kChunks * 128;                         // core matrices adjacent in m / n
 constexpr int kTileBytes = kBM * kRowBytes;                 // one operand tile (kBN == kBM)
 constexpr int kStageBytes = 2 * kTileBytes;
 constexpr int kStages = 3;
 constexpr int kSharedBytes = kStages * kStageBytes;         // 96 KiB
+
+struct Tf32;  // the two input roundings / instruction shapes, defined with the kernel's body below
+struct Bf16;
+
+#if defined(TF_WGMMA_KERNEL_BODY)
+
+using tensor_core_rounding::round_to_bf16;
+using tensor_core_rounding::round_to_tf32;
+
+constexpr int kChunks = kRowBytes / 16;                     // 16-byte chunks (core-matrix rows) per row
+constexpr int kLBO = 128;                                   // core matrices adjacent in k
+constexpr int kSBO = kChunks * 128;                         // core matrices adjacent in m / n
 constexpr int kStepBytes = 32;                              // bytes of k per wgmma
 constexpr int kQuadsPerThread = kBM * kChunks / kThreads;   // 4 per operand
 constexpr int kAcc = kBN / 2;                               // accumulators per thread
@@ -127,14 +136,12 @@ struct Tf32 {
     __device__ __forceinline__ static void mma(float (&d)[kAcc], uint64_t desc_a, uint64_t desc_b) {
 #if defined(TF_CUDA_EMULATE)
         tf_emu::wgmma_mma_async<false, kBN>(d, desc_a, desc_b, true);
-#elif defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#else
         asm volatile(
             "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
             "wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32 " TF_WGMMA_REGS64 ", %64, %65, p, 1, 1;\n}\n"
             : TF_WGMMA_D64
             : "l"(desc_a), "l"(desc_b), "r"(1));
-#else
-        __trap();
 #endif
     }
 };
@@ -147,19 +154,15 @@ struct Bf16 {
     __device__ __forceinline__ static void mma(float (&d)[kAcc], uint64_t desc_a, uint64_t desc_b) {
 #if defined(TF_CUDA_EMULATE)
         tf_emu::wgmma_mma_async<true, kBN>(d, desc_a, desc_b, true);
-#elif defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#else
         asm volatile(
             "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
             "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " TF_WGMMA_REGS64 ", %64, %65, p, 1, 1, 0, 0;\n}\n"
             : TF_WGMMA_D64
             : "l"(desc_a), "l"(desc_b), "r"(1));
-#else
-        __trap();
 #endif
     }
 };
-
-#if defined(TF_WGMMA_KERNEL_BODY)
 
 // A shared-memory matrix descriptor: start address, LBO, SBO (each in 16-byte units), no swizzle,
 // base offset 0.
@@ -436,7 +439,9 @@ std::string tensor_core_path() {
         return "none (compute capability " + std::to_string(cc / 10) + "." + std::to_string(cc % 10) +
                "; the tf32/bf16 tensor-core GEMM needs 8.0 or newer)";
     if (wgmma_available()) return "wgmma (sm_90a, gemm_wgmma.cu)";
-    if (cc == 90) return "mma.sync (gemm_tensor_core.cu; this build holds no sm_90a code: add 90a-real to the architectures)";
+    if (cc == 90)
+        return "mma.sync (gemm_tensor_core.cu; the runtime loaded no sm_90a image of gemm_wgmma.cu: build with "
+               "90a-real among the CUDA architectures)";
     return "mma.sync (gemm_tensor_core.cu)";
 }
 #endif
