@@ -45,7 +45,8 @@ def test_wgmma_gemm_emulated_under_tsan(builds):
 
 # name: (file, regular expression, replacement); every pattern must match the current source.
 BREAKS = {
-    "descriptor SBO one row short": (KERNEL, r"static_cast<uint64_t>\(kSBO >> 4\)", "static_cast<uint64_t>((kSBO - 16) >> 4)"),
+    "descriptor SBO one row short": (
+        KERNEL, r"static_cast<uint64_t>\(kSBO >> 4\)", "static_cast<uint64_t>((kSBO - 16) >> 4)"),
     "descriptor LBO doubled": (KERNEL, r"static_cast<uint64_t>\(kLBO >> 4\)", "static_cast<uint64_t>((2 * kLBO) >> 4)"),
     "no fence.proxy.async": (KERNEL, r"\n\s+fence_proxy_async\(\);", ""),
     "no wgmma.fence": (KERNEL, r"\n\s+wgmma_fence\(\);", ""),
@@ -53,10 +54,12 @@ BREAKS = {
     "no wait_group 0 before the epilogue": (KERNEL, r"\n\s+wgmma_wait_group<0>\(\);", ""),
     "bf16 truncated instead of rounded to nearest even": (
         ROUNDING, r"return \(u \+ 0x7fffu \+ \(\(u >> 16\) & 1u\)\) >> 16;", "return u >> 16;"),
-    "tf32 truncated instead of rounded": (ROUNDING, r"return \(u \+ 0x1000u\) & 0xffffe000u;", "return u & 0xffffe000u;"),
+    "tf32 truncated instead of rounded": (
+        ROUNDING, r"return \(u \+ 0x1000u\) & 0xffffe000u;", "return u & 0xffffe000u;"),
     "accumulator rows g and g + 8 swapped": (
         KERNEL, r"16 \* warp \+ g \+ 8 \* \(\(i / 2\) % 2\);", "16 * warp + g + 8 * (1 - (i / 2) % 2);"),
-    "staging rows reversed within a core matrix": (KERNEL, r"chunk \* kLBO \+ \(r % 8\) \* 16", "chunk * kLBO + (7 - r % 8) * 16"),
+    "staging rows reversed within a core matrix": (
+        KERNEL, r"chunk \* kLBO \+ \(r % 8\) \* 16", "chunk * kLBO + (7 - r % 8) * 16"),
 }
 
 

@@ -64,10 +64,18 @@
 //
 // Launch shape: grid (ceil(n / 128), ceil(m / 128), batch), y and z split over several launches
 // beyond 65535 (gemm_grid.cuh); 256 threads; 96 KiB of dynamic shared memory (the limit raised
-// with cudaFuncSetAttribute); the caller's stream, no wait.
+// with cudaFuncSetAttribute); the caller's stream, no wait. ptxas (nvcc 13.0, sm_90a): 128-214
+// registers per thread depending on the instantiation, no spills, no wgmma serialisation (C7515);
+// SASS: HGMMA.64x128x8.F32.TF32 / HGMMA.64x128x16.F32.BF16, WARPGROUP.ARRIVE / DEPBAR.LE,
+// FENCE.VIEW.ASYNC.S, STS.128.
 //
-// Not here yet: TMA loads (cp.async.bulk.tensor) with warp-specialised producers, which need the
-// operands already in bf16 / tf32 storage; 128-byte swizzle; tiles wider than 128 x 128.
+// Expected limit (an estimate, unmeasured): the operands travel as float32 through L2 and the
+// registers, 1 KiB per unit of k for a 128 x 128 tile, so at the tensor cores' peak rate the SMs
+// would need about 15 TB/s (tf32) or 30 TB/s (bf16) from L2, several times what Hopper's L2
+// delivers: this kernel is likely L2-bound well below cuBLAS fed with tf32 / bf16 storage. Not
+// here yet: converting A and B to tf32 / bf16 once (O(n^2)) and feeding the wgmmas with TMA
+// (cp.async.bulk.tensor, mbarriers, a producer warp), larger tiles or clusters with multicast,
+// 128-byte swizzle.
 #include <cuda_runtime.h>
 
 #include <tensorforge/cuda_api.h>
@@ -262,7 +270,8 @@ __device__ __forceinline__ void load_tile(const float* __restrict__ src, int64_t
 }
 
 template <class Op, bool K_CONTIGUOUS>
-__device__ __forceinline__ void store_tile(uint32_t tile, const float (&stage)[kQuadsPerThread][4 * Op::kElemsPerWord]) {
+__device__ __forceinline__ void store_tile(uint32_t tile,
+                                           const float (&stage)[kQuadsPerThread][4 * Op::kElemsPerWord]) {
 #pragma unroll
     for (int i = 0; i < kQuadsPerThread; ++i) {
         int r, chunk;

@@ -83,7 +83,9 @@ void check(const Case& c, bool bf16, std::mt19937& rng) {
     bt.stride_c = sc;
     const int64_t nb_b = c.broadcast_b ? 1 : c.batch;
     // Exactly sized heap buffers after `offset` floats of slack: reads past the end are ASan errors.
-    auto sized = [&](int64_t n) { return std::vector<float>(std::max<int64_t>(n + static_cast<int64_t>(c.offset), 1)); };
+    auto sized = [&](int64_t n) {
+        return std::vector<float>(std::max<int64_t>(n + static_cast<int64_t>(c.offset), 1));
+    };
     std::vector<float> A = sized(sa * c.batch), B = sized(sb * nb_b), C = sized(sc * c.batch);
     float* pa = A.data() + c.offset;
     float* pb = B.data() + c.offset;
