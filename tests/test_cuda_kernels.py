@@ -339,7 +339,7 @@ def test_wgmma_and_mma_sync_agree_and_match_torch(rng, precision):
     a, b = cp.asarray(ah), cp.asarray(bh)
     ours = cp.asnumpy(tfc.gemm(a, b, precision=precision, tensor_core="wgmma"))
     mma_sync = cp.asnumpy(tfc.gemm(a, b, precision=precision, tensor_core="mma_sync"))
-    assert rel_err(ours, mma_sync) < 1e-5  # the same rounded products, summed in another order
+    assert rel_err(ours, mma_sync) < 2e-5  # the same rounded products, summed in another order
     ta, tb = torch.from_numpy(ah).cuda(), torch.from_numpy(bh).cuda()
     old = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = True
@@ -347,8 +347,11 @@ def test_wgmma_and_mma_sync_agree_and_match_torch(rng, precision):
         theirs = (ta @ tb if precision == "high" else (ta.bfloat16() @ tb.bfloat16()).float()).cpu().numpy()
     finally:
         torch.backends.cuda.matmul.allow_tf32 = old
-    # torch's bf16 result is itself rounded to bfloat16 (8 bits); its tf32 accumulates in float32.
-    assert rel_err(ours, theirs) < {"high": 1e-4, "medium": 8e-3}[precision]
+    # cuBLAS may round its inputs differently (and its bf16 result is rounded to bfloat16): each
+    # within tf32 / bf16 of the exact product, and so within twice that of each other.
+    tol = {"high": 2e-3, "medium": 1.6e-2}[precision]
+    exact = ah.astype(np.float64) @ bh
+    assert rel_err(ours, exact) < tol and rel_err(theirs, exact) < tol and rel_err(ours, theirs) < 2 * tol
 
 
 def test_wgmma_refused_off_hopper(rng):
