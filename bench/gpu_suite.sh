@@ -136,7 +136,7 @@ if [ "${GPU_SUITE_SANITIZE:-1}" = "1" ]; then
     if [ -n "$san" ]; then
         TENSORFORGE_TEST_NO_CUPY_POOL=1 timeout 90 "$san" --tool memcheck --error-exitcode 99 \
             "$PY" -m pytest -q -x -p no:cacheprovider "$repo/tests/test_cuda_kernels.py" \
-            -k "gemm_leading_dimensions or gemm_batched_broadcast or gemm_k_zero or gemm_out_none or adam_matches_float64 or avg_pool2d_matches_float64 or attention_strided_blhe or softmax_cross_entropy_tail_rows or cross_entropy_out_of_range" \
+            -k "gemm_leading_dimensions or wgmma_gemm_leading_dims or gemm_batched_broadcast or gemm_k_zero or gemm_out_none or adam_matches_float64 or avg_pool2d_matches_float64 or attention_strided_blhe or softmax_cross_entropy_tail_rows or cross_entropy_out_of_range" \
             >"$results/sanitize.log" 2>&1
         rc=$?
         tail -n 15 "$results/sanitize.log"
