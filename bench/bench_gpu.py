@@ -2,7 +2,9 @@
 """GPU microbenchmarks of tensorforge's CUDA kernels against their peers, in one process.
 
   * fp32 GEMM (square n = 1024, 4096, 8192): ours vs cupy's matmul (cuBLAS, true fp32: CUPY_TF32=0);
-    the tf32 / bf16 tensor-core paths (precision "high" / "medium") vs torch's cuBLAS tf32 / bf16
+    the tf32 / bf16 tensor-core paths (precision "high" / "medium") vs torch's cuBLAS tf32 / bf16,
+    by the kernel tensorforge.cuda picks (wgmma on Hopper with sm_90a code, else mma.sync), and on
+    Hopper also the mma.sync kernel at 4096 and 8192 for comparison
   * LayerNorm forward + backward and GELU forward: ours vs torch
   * softmax forward + backward and cross-entropy (mean over class indices) forward + backward at
     8192 x 50257 (a GPT-2 vocabulary) and 65536 x 10: ours vs torch, against the copy bandwidth
@@ -159,11 +161,13 @@ def _gemm_peer(precision):
     return make, run
 
 
-def bench_gemm(n, budget_s, fma_tflops, precision="highest"):
+def bench_gemm(n, budget_s, fma_tflops, precision="highest", tensor_core="auto"):
     rng = np.random.default_rng(n)
     set_bytes = 3 * n * n * 4
     nsets = max(1, min(8, -(-4 * L2_BYTES_GUESS // set_bytes)))
     bench_name, peer_name = GEMM_PRECISIONS[precision]
+    if precision != "highest":  # name the tensor-core kernel: wgmma or mma.sync
+        bench_name += f" ({tfc.tensor_core_path().split()[0] if tensor_core == 'auto' else tensor_core})"
     make_peer, run_peer = _gemm_peer(precision)
     sets = []
     for _ in range(nsets):
@@ -173,7 +177,7 @@ def bench_gemm(n, budget_s, fma_tflops, precision="highest"):
         sets.append((a, b, c, make_peer(a, b, c)))
     # Correctness of ours against the peer on this very input (both at the same precision).
     a, b, c_ours, peer_ops = sets[0]
-    tfc.gemm(a, b, c_ours, precision=precision)
+    tfc.gemm(a, b, c_ours, precision=precision, tensor_core=tensor_core)
     run_peer(*peer_ops)
     c_peer = cp.asarray(peer_ops[2].float()) if precision != "highest" else peer_ops[2]
     rel = float(cp.linalg.norm(c_ours - c_peer) / cp.linalg.norm(c_peer))
@@ -182,7 +186,7 @@ def bench_gemm(n, budget_s, fma_tflops, precision="highest"):
     def ours():
         a, b, c, _ = sets[it["ours"] % nsets]
         it["ours"] += 1
-        tfc.gemm(a, b, c, precision=precision)
+        tfc.gemm(a, b, c, precision=precision, tensor_core=tensor_core)
 
     def peer():
         ops = sets[it["peer"] % nsets][3]
@@ -560,12 +564,13 @@ def main():
     results = {
         "machine": {"gpu": name, "compute_capability": dev.compute_capability,
                     "sms": dev.attributes["MultiProcessorCount"], "host": platform.node(),
-                    "cuda_build": tfc.build_info(), "cupy": cp.__version__,
+                    "cuda_build": tfc.build_info(), "tensor_cores": tfc.tensor_core_path(), "cupy": cp.__version__,
                     "torch": torch.__version__ if torch is not None else None,
                     "tensorforge": tensorforge.__version__, "time": time.strftime("%Y-%m-%d %H:%M:%S %Z")},
         "ceilings": {}, "rows": [],
     }
-    print(f"# {name} (sm_{dev.compute_capability}, {results['machine']['sms']} SMs); {tfc.build_info()}", flush=True)
+    print(f"# {name} (sm_{dev.compute_capability}, {results['machine']['sms']} SMs); {tfc.build_info()}; "
+          f"tensor cores: {tfc.tensor_core_path()}", flush=True)
 
     try:
         results["ceilings"].update({"copy_gbps": measure_copy_bandwidth()["gbps"]})
@@ -580,14 +585,21 @@ def main():
     print(f"ceilings: {results['ceilings']}", flush=True)
 
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([512, 1024] if args.quick else [1024, 4096, 8192])
-    for precision in GEMM_PRECISIONS:
+    gemm_runs = [(precision, "auto") for precision in GEMM_PRECISIONS]
+    if tfc.tensor_core_path().startswith("wgmma"):  # Hopper: the mma.sync kernel too, for comparison
+        gemm_runs += [("high", "mma_sync"), ("medium", "mma_sync")]
+    for precision, tensor_core in gemm_runs:
         for n in sizes:
+            if tensor_core == "mma_sync" and n < 4096:
+                continue
             try:
                 row = bench_gemm(n, budget_s=2.0 if args.quick else 6.0,
-                                 fma_tflops=results["ceilings"].get("fma_tflops"), precision=precision)
+                                 fma_tflops=results["ceilings"].get("fma_tflops"), precision=precision,
+                                 tensor_core=tensor_core)
             except Exception as e:  # noqa: BLE001
                 traceback.print_exc()
-                row = {"bench": GEMM_PRECISIONS[precision][0], "size": f"{n}x{n}x{n}", "error": repr(e)[:200]}
+                row = {"bench": f"{GEMM_PRECISIONS[precision][0]} ({tensor_core})", "size": f"{n}x{n}x{n}",
+                       "error": repr(e)[:200]}
             results["rows"].append(row)
             print(json.dumps(row), flush=True)
     try:

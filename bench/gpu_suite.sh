@@ -40,7 +40,10 @@ fi
 nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv \
     || { echo "nvidia-smi failed: no usable GPU"; exit 2; }
 cap=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -n1 | tr -d ' .')
-arch=${CUDA_ARCH:-${cap}-real}
+# Hopper (9.0) builds the arch-specific sm_90a target: the wgmma GEMM needs it, the rest runs on it too.
+default_arch="${cap}-real"
+[[ "$cap" == "90" ]] && default_arch="90a-real"
+arch=${CUDA_ARCH:-$default_arch}
 if [[ ! "$arch" =~ ^[0-9]+[af]?(-real|-virtual)?$ ]]; then
     echo "could not read the GPU's compute capability (got '$cap'); set CUDA_ARCH, e.g. CUDA_ARCH=90-real"; exit 2
 fi
@@ -133,7 +136,7 @@ if [ "${GPU_SUITE_SANITIZE:-1}" = "1" ]; then
     if [ -n "$san" ]; then
         TENSORFORGE_TEST_NO_CUPY_POOL=1 timeout 90 "$san" --tool memcheck --error-exitcode 99 \
             "$PY" -m pytest -q -x -p no:cacheprovider "$repo/tests/test_cuda_kernels.py" \
-            -k "gemm_leading_dimensions or gemm_batched_broadcast or gemm_k_zero or gemm_out_none or adam_matches_float64 or avg_pool2d_matches_float64 or attention_strided_blhe or softmax_cross_entropy_tail_rows or cross_entropy_out_of_range" \
+            -k "gemm_leading_dimensions or wgmma_gemm_leading_dims or gemm_batched_broadcast or gemm_k_zero or gemm_out_none or adam_matches_float64 or avg_pool2d_matches_float64 or attention_strided_blhe or softmax_cross_entropy_tail_rows or cross_entropy_out_of_range" \
             >"$results/sanitize.log" 2>&1
         rc=$?
         tail -n 15 "$results/sanitize.log"

@@ -213,6 +213,21 @@ def test_gemm_rejects_an_unknown_precision():
         tfc.gemm(F(3, 4), F(4, 5), F(3, 5), precision="tf32")
 
 
+@pytest.mark.skipif(not BUILT, reason="CUDA is not built")
+def test_gemm_rejects_an_unknown_or_misplaced_tensor_core_choice():
+    with pytest.raises(ValueError, match="tensor_core must be 'auto', 'wgmma' or 'mma_sync', got 'hgmma'"):
+        tfc.gemm(F(3, 4), F(4, 5), F(3, 5), precision="high", tensor_core="hgmma")
+    with pytest.raises(ValueError, match="tensor_core='wgmma' needs precision 'high' or 'medium'"):
+        tfc.gemm(F(3, 4), F(4, 5), F(3, 5), tensor_core="wgmma")
+
+
+@pytest.mark.skipif(not NO_GPU_HERE, reason="a GPU is visible")
+def test_tensor_core_path_without_a_gpu_says_none():
+    expected = "none (no CUDA device visible)" if BUILT else "none (built without CUDA)"
+    assert tfc.tensor_core_path() == expected
+    assert tensorforge.config()["cuda_tensor_cores"] == expected
+
+
 @pytest.mark.skipif(not NO_GPU_HERE, reason="a GPU is visible")
 def test_adamw_without_a_gpu_is_a_clear_error():
     msg = "no CUDA device is visible" if BUILT else "built without CUDA"

@@ -271,6 +271,97 @@ def test_gemm_matches_cupy_matmul(rng):
     assert rel_err(cp.asnumpy(ours), cp.asnumpy(a @ b)) < 1e-5
 
 
+def _skip_unless_wgmma():
+    if not tfc.tensor_core_path().startswith("wgmma"):
+        pytest.skip("the wgmma kernel needs a compute capability 9.0 GPU and this build's sm_90a code; here the "
+                    f"tensor-core path is {tfc.tensor_core_path()}")
+
+
+def test_tensor_core_path_names_the_kernel_in_use():
+    path, cc = tfc.tensor_core_path(), cp.cuda.Device().compute_capability
+    if cc < "80":
+        assert path.startswith("none"), path
+    elif cc == "90" and "90a" in tfc.build_info():  # gpu_suite.sh builds 90a-real on Hopper
+        assert path.startswith("wgmma"), path
+    else:
+        assert path.startswith("mma.sync"), path
+
+
+WGMMA_SHAPES = TENSOR_CORE_SHAPES + [(129, 130, 4096), (384, 256, 100)]
+
+
+@pytest.mark.parametrize("precision", ["high", "medium"])
+@pytest.mark.parametrize("m,n,k", WGMMA_SHAPES)
+@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
+def test_wgmma_gemm_matches_rounded_float64(rng, precision, m, n, k, ta, tb):
+    _skip_unless_wgmma()
+    a, ar = device_operand(rng, m, k, ta)
+    b, br = device_operand(rng, k, n, tb)
+    out = poisoned((m, n))
+    tfc.gemm(a, b, out, precision=precision, tensor_core="wgmma")
+    host = cp.asnumpy(out)
+    assert rel_err(host, round_inputs(ar, precision) @ round_inputs(br, precision)) < 1e-5
+    assert rel_err(host, gemm_ref(ar, br, None, 1.0, 0.0)) < {"high": 2e-3, "medium": 1.6e-2}[precision]
+
+
+@pytest.mark.parametrize("precision", ["high", "medium"])
+@pytest.mark.parametrize("pad,offset", [(0, 1), (3, 0), (5, 3)])
+def test_wgmma_gemm_leading_dims_alpha_beta_batched(rng, precision, pad, offset):
+    _skip_unless_wgmma()
+    batch, m, n, k = 3, 130, 67, 45
+    ah, bh, c0 = randn(rng, batch, m, k + pad), randn(rng, k, n), randn(rng, batch, m, n)
+    flat = cp.empty(offset + ah.size, cp.float32)
+    flat[offset:] = cp.asarray(ah.ravel())
+    a = flat[offset:].reshape(ah.shape)[:, :, :k]  # lda = k + pad, misaligned by `offset`
+    b = cp.broadcast_to(cp.asarray(bh), (batch, k, n))  # batch stride 0
+    out = cp.asarray(c0)
+    tfc.gemm(a, b, out, alpha=0.75, beta=-0.5, precision=precision, tensor_core="wgmma")
+    ref = 0.75 * (round_inputs(ah[:, :, :k], precision) @ round_inputs(bh, precision)) - 0.5 * c0.astype(np.float64)
+    assert rel_err(cp.asnumpy(out), ref) < 1e-5
+
+
+def test_wgmma_gemm_k_zero_scales_c(rng):
+    _skip_unless_wgmma()
+    c0 = randn(rng, 5, 6)
+    out = cp.asarray(c0)
+    tfc.gemm(cp.empty((5, 0), cp.float32), cp.empty((0, 6), cp.float32), out, alpha=3.0, beta=0.5, precision="high",
+             tensor_core="wgmma")
+    assert rel_err(cp.asnumpy(out), 0.5 * c0.astype(np.float64)) < 1e-6
+
+
+@pytest.mark.parametrize("precision", ["high", "medium"])
+def test_wgmma_and_mma_sync_agree_and_match_torch(rng, precision):
+    _skip_unless_wgmma()
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs torch with CUDA")
+    ah, bh = randn(rng, 1000, 777), randn(rng, 777, 1030)
+    a, b = cp.asarray(ah), cp.asarray(bh)
+    ours = cp.asnumpy(tfc.gemm(a, b, precision=precision, tensor_core="wgmma"))
+    mma_sync = cp.asnumpy(tfc.gemm(a, b, precision=precision, tensor_core="mma_sync"))
+    assert rel_err(ours, mma_sync) < 2e-5  # the same rounded products, summed in another order
+    ta, tb = torch.from_numpy(ah).cuda(), torch.from_numpy(bh).cuda()
+    old = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        theirs = (ta @ tb if precision == "high" else (ta.bfloat16() @ tb.bfloat16()).float()).cpu().numpy()
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = old
+    # cuBLAS may round its inputs differently (and its bf16 result is rounded to bfloat16): each
+    # within tf32 / bf16 of the exact product, and so within twice that of each other.
+    tol = {"high": 2e-3, "medium": 1.6e-2}[precision]
+    exact = ah.astype(np.float64) @ bh
+    assert rel_err(ours, exact) < tol and rel_err(theirs, exact) < tol and rel_err(ours, theirs) < 2 * tol
+
+
+def test_wgmma_refused_off_hopper(rng):
+    if tfc.tensor_core_path().startswith("wgmma"):
+        pytest.skip("this GPU runs the wgmma kernel")
+    a = cp.asarray(randn(rng, 8, 8))
+    with pytest.raises(RuntimeError, match="wgmma"):
+        tfc.gemm(a, a, precision="high", tensor_core="wgmma")
+
+
 def test_gemm_torch_tensors(rng):
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():

@@ -89,12 +89,12 @@ def test_metadata_declares_extras():
 def test_show_config_reports_version_compiler_and_cuda_build():
     c = tensorforge.config()
     for key in ("version", "extension_version", "compiler", "simd_compiled", "simd_active",
-                "cuda_built", "cuda_build", "cuda_toolkit", "cuda_architectures", "cuda_devices"):
+                "cuda_built", "cuda_build", "cuda_toolkit", "cuda_architectures", "cuda_devices", "cuda_tensor_cores"):
         assert key in c, key
     assert c["compiler"] and c["compiler"] != "unknown"
     if c["cuda_built"]:
         assert re.fullmatch(r"\d+\.\d+(\.\d+)*", c["cuda_toolkit"]), c["cuda_toolkit"]
-        assert c["cuda_architectures"] and all(re.fullmatch(r"\d+(-real|-virtual)?", a) for a in c["cuda_architectures"])
+        assert c["cuda_architectures"] and all(re.fullmatch(r"\d+[af]?(-real|-virtual)?", a) for a in c["cuda_architectures"])
     else:
         assert c["cuda_toolkit"] == "" and c["cuda_architectures"] == []
     out = io.StringIO()
@@ -104,6 +104,7 @@ def test_show_config_reports_version_compiler_and_cuda_build():
     assert "WARNING" not in text
     if c["cuda_built"]:
         assert f"CUDA toolkit:  {c['cuda_toolkit']}" in text
+        assert f"tensor cores:  {c['cuda_tensor_cores']}" in text
 
 
 def test_extension_links_no_openmp_and_no_shared_cuda_runtime():

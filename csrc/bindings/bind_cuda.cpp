@@ -49,11 +49,16 @@ Operand operand_layout(const CudaArray& x, int row_dim) {
 }
 
 void cuda_gemm(py::handle a_obj, py::handle b_obj, py::handle out_obj, double alpha, double beta, uintptr_t stream,
-               const std::string& precision) {
+               const std::string& precision, const std::string& tensor_core) {
     require_built();
     if (precision != "highest" && precision != "high" && precision != "medium")
         throw py::value_error("gemm: precision must be 'highest' (fp32), 'high' (tf32 tensor cores) or 'medium' "
                               "(bf16 tensor cores), got '" + precision + "'");
+    if (tensor_core != "auto" && tensor_core != "wgmma" && tensor_core != "mma_sync")
+        throw py::value_error("gemm: tensor_core must be 'auto', 'wgmma' or 'mma_sync', got '" + tensor_core + "'");
+    if (tensor_core != "auto" && precision == "highest")
+        throw py::value_error("gemm: tensor_core='" + tensor_core + "' needs precision 'high' or 'medium' (the "
+                              "'highest' precision runs the fp32 kernel, not the tensor cores)");
     CudaArray a = parse_cai(a_obj, "a"), b = parse_cai(b_obj, "b"), out = parse_cai(out_obj, "out");
     require_ndim(a, 2, 3);
     require_ndim(b, a.ndim(), a.ndim());
@@ -102,12 +107,18 @@ void cuda_gemm(py::handle a_obj, py::handle b_obj, py::handle out_obj, double al
                               shape_str(out.shape));
     s.ldc = oc.trans ? std::max<int64_t>(s.n, 1) : oc.ld;
     require_on_current_device({&a, &b, &out});
+    // The tensor-core kernel: wgmma where this device runs our sm_90a code (Hopper), else mma.sync.
+    const bool wgmma = precision != "highest" && tensor_core != "mma_sync" &&
+                       (tensor_core == "wgmma" || cuda::wgmma_available());
     py::gil_scoped_release nogil;
+    const auto tc = precision == "high" ? cuda::MatmulPrecision::tf32 : cuda::MatmulPrecision::bf16;
     if (precision == "highest")
         cuda::gemm(s, static_cast<float>(alpha), a.ptr, b.ptr, static_cast<float>(beta), out.ptr, batch, stream);
+    else if (wgmma)
+        cuda::gemm_wgmma(s, static_cast<float>(alpha), a.ptr, b.ptr, static_cast<float>(beta), out.ptr, batch, tc, stream);
     else
-        cuda::gemm_tensor_core(s, static_cast<float>(alpha), a.ptr, b.ptr, static_cast<float>(beta), out.ptr, batch,
-                               precision == "high" ? cuda::MatmulPrecision::tf32 : cuda::MatmulPrecision::bf16, stream);
+        cuda::gemm_tensor_core(s, static_cast<float>(alpha), a.ptr, b.ptr, static_cast<float>(beta), out.ptr, batch, tc,
+                               stream);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -536,8 +547,13 @@ void cuda_attention_backward(py::handle q_obj, py::handle k_obj, py::handle v_ob
 void register_cuda(py::module_& m) {
     m.def("cuda_gemm", &cuda_gemm, py::arg("a"), py::arg("b"), py::arg("out"), py::kw_only(), py::arg("alpha") = 1.0,
           py::arg("beta") = 0.0, py::arg("stream") = uintptr_t{0}, py::arg("precision") = "highest",
+          py::arg("tensor_core") = "auto",
           "out = alpha * a @ b + beta * out on CUDA float32 arrays (2-D, or batched 3-D), enqueued on `stream`; "
-          "precision 'highest' (fp32 FFMA), 'high' (tf32 tensor cores) or 'medium' (bf16 tensor cores).");
+          "precision 'highest' (fp32 FFMA), 'high' (tf32 tensor cores) or 'medium' (bf16 tensor cores); "
+          "tensor_core 'auto' (wgmma on Hopper with sm_90a code, else mma.sync), 'wgmma' or 'mma_sync'.");
+    m.def("cuda_tensor_core_path", &cuda::tensor_core_path,
+          "The kernel precision 'high' / 'medium' use on the current device: 'wgmma (...)', 'mma.sync (...)' or "
+          "'none (why)'.");
     m.def("cuda_adam_table", &cuda_adam_table, py::arg("params"), py::arg("grads"), py::arg("exp_avgs"),
           py::arg("exp_avg_sqs"),
           "Checks the four lists of CUDA float32 arrays and returns the host int64 (5, T) table the fused "

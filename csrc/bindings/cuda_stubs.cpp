@@ -25,6 +25,12 @@ void gemm_tensor_core(const GemmShape&, float, uintptr_t, uintptr_t, float, uint
                       uintptr_t) {
     not_built("cuda gemm (tensor cores)");
 }
+bool wgmma_available() { return false; }
+std::string tensor_core_path() { return "none (built without CUDA)"; }
+void gemm_wgmma(const GemmShape&, float, uintptr_t, uintptr_t, float, uintptr_t, const GemmBatch&, MatmulPrecision,
+                uintptr_t) {
+    not_built("cuda gemm (wgmma)");
+}
 void layer_norm_forward(int64_t, int64_t, float, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t,
                         uintptr_t) {
     not_built("cuda layer_norm_forward");

@@ -54,10 +54,10 @@
 #include "device_props.cuh"
 #include "gemm_grid.cuh"
 #include "launch.cuh"
+#include "tensor_core_rounding.cuh"
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -73,26 +73,8 @@ constexpr int kWordsPerThread = kBM * kWordsPerRow / kThreads;  // 8, same for B
 constexpr int kWarpRows = 64, kWarpCols = 32;                   // warp tile
 constexpr int kMmaTilesM = kWarpRows / 16, kMmaTilesN = kWarpCols / 8;
 
-__device__ __forceinline__ uint32_t float_bits(float x) {
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    return u;
-}
-
-// tf32 = float32 with the low 13 mantissa bits cleared, rounded to nearest with ties away from zero
-// (cvt.rna.tf32.f32); infinities and NaN pass through.
-__device__ __forceinline__ uint32_t round_to_tf32(float x) {
-    const uint32_t u = float_bits(x);
-    if ((u & 0x7f800000u) == 0x7f800000u) return u;
-    return (u + 0x1000u) & 0xffffe000u;
-}
-
-// bfloat16 bits of x, rounded to nearest even; NaN stays a (quiet) NaN.
-__device__ __forceinline__ uint32_t round_to_bf16(float x) {
-    const uint32_t u = float_bits(x);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x0040u;
-    return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-}
+using tensor_core_rounding::round_to_bf16;
+using tensor_core_rounding::round_to_tf32;
 
 struct Tf32 {
     static constexpr int kElemsPerWord = 1;

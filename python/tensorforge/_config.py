@@ -42,6 +42,7 @@ def config():
         "cuda_toolkit": build["cuda_toolkit"],
         "cuda_architectures": build["cuda_architectures"].split(),
         "cuda_devices": _C.cuda_device_count(),
+        "cuda_tensor_cores": _C.cuda_tensor_core_path(),
     }
 
 
@@ -61,4 +62,6 @@ def show_config(file=None):
     if c["cuda_built"]:
         lines.append(f"  CUDA toolkit:  {c['cuda_toolkit']}, architectures {' '.join(c['cuda_architectures'])}")
     lines.append(f"  GPUs visible:  {c['cuda_devices']}")
+    if c["cuda_built"]:
+        lines.append(f"  tensor cores:  {c['cuda_tensor_cores']} (tf32 / bf16 matmul on the current GPU)")
     print("\n".join(lines), file=file or sys.stdout)

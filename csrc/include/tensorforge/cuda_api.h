@@ -43,6 +43,15 @@ enum class MatmulPrecision { tf32, bf16 };
 void gemm_tensor_core(const GemmShape& s, float alpha, uintptr_t a, uintptr_t b, float beta, uintptr_t c,
                       const GemmBatch& batch, MatmulPrecision precision, uintptr_t stream);
 
+// The same again on Hopper's wgmma instructions (gemm_wgmma.cu, sm_90a only). wgmma_available():
+// the current device has compute capability 9.0 and runs this build's sm_90a image (probed once per
+// device); gemm_wgmma throws otherwise. tensor_core_path() names the kernel that precision "high" /
+// "medium" use on the current device: "wgmma (...)", "mma.sync (...)" or "none (why)".
+bool wgmma_available();
+std::string tensor_core_path();
+void gemm_wgmma(const GemmShape& s, float alpha, uintptr_t a, uintptr_t b, float beta, uintptr_t c,
+                const GemmBatch& batch, MatmulPrecision precision, uintptr_t stream);
+
 // LayerNorm over the last dimension of a contiguous (rows, cols) float32 array (layer_norm.cu):
 // y = (x - mean) * rstd * gamma + beta, saving mean and rstd (rows,). gamma / beta may be 0 (none).
 void layer_norm_forward(int64_t rows, int64_t cols, float eps, uintptr_t x, uintptr_t gamma, uintptr_t beta,

@@ -14,9 +14,12 @@ Queries (work in every build, with or without a driver or cupy):
     device_count()  GPUs the CUDA runtime sees (0 with no driver or no device)
     is_available()  built and at least one GPU visible
     build_info()    CUDA version and architectures compiled
+    tensor_core_path()  the kernel precision "high" / "medium" run on the current device:
+                    "wgmma (sm_90a, ...)" on Hopper, "mma.sync (...)" on Ampere / Ada, "none (why)"
 
 Kernels, on any array exposing ``__cuda_array_interface__`` (cupy arrays, torch CUDA tensors):
-    gemm(a, b, out=None, *, alpha=1.0, beta=0.0, stream=None, precision="highest"|"high"|"medium")
+    gemm(a, b, out=None, *, alpha=1.0, beta=0.0, stream=None, precision="highest"|"high"|"medium",
+         tensor_core="auto"|"wgmma"|"mma_sync")
     adamw_step(params, grads, exp_avgs, exp_avg_sqs, *, lr, step, ...)  (adam_step: L2 variant)
     conv2d_forward / conv2d_grad_input / conv2d_grad_weight   (NCHW float32, implicit GEMM)
     max_pool2d_forward / max_pool2d_backward / avg_pool2d_forward / avg_pool2d_backward
@@ -42,6 +45,7 @@ __all__ = [
     "is_available",
     "device_count",
     "build_info",
+    "tensor_core_path",
     "synchronize",
     "current_stream",
     "gemm",
@@ -88,6 +92,13 @@ def is_available():
 def build_info():
     """CUDA runtime version and the GPU architectures compiled, or why CUDA was not built."""
     return _C.cuda_build_info()
+
+
+def tensor_core_path():
+    """The tensor-core GEMM that precision "high" / "medium" use on the current device, as text:
+    "wgmma (sm_90a, gemm_wgmma.cu)" on a compute capability 9.0 GPU running this build's sm_90a code,
+    "mma.sync (gemm_tensor_core.cu...)" on other GPUs of compute capability 8.0+, else "none (why)"."""
+    return _C.cuda_tensor_core_path()
 
 
 def _require_available(what):
@@ -177,7 +188,7 @@ def _empty_result(a, b):
     return cupy.empty(shape, dtype=cupy.float32)
 
 
-def gemm(a, b, out=None, *, alpha=1.0, beta=0.0, stream=None, precision="highest"):
+def gemm(a, b, out=None, *, alpha=1.0, beta=0.0, stream=None, precision="highest", tensor_core="auto"):
     """out = alpha * a @ b + beta * out with our CUDA kernels on float32 arrays; returns out.
 
     a (m, k) @ b (k, n) -> out (m, n), or batched (batch, m, k) @ (batch, k, n); transposed views
@@ -186,8 +197,11 @@ def gemm(a, b, out=None, *, alpha=1.0, beta=0.0, stream=None, precision="highest
 
     ``precision`` names the products as PyTorch's ``set_float32_matmul_precision`` does:
     "highest" runs the fp32 FFMA kernel (gemm_f32.cu); "high" rounds the inputs to tf32 and
-    "medium" to bfloat16 and multiplies on the tensor cores (gemm_tensor_core.cu, compute
-    capability 8.0 or newer); all three accumulate in float32.
+    "medium" to bfloat16 and multiplies on the tensor cores (compute capability 8.0 or newer); all
+    three accumulate in float32. ``tensor_core`` picks the tensor-core kernel: "auto" runs wgmma
+    (gemm_wgmma.cu) on a Hopper GPU whose sm_90a code this build holds and mma.sync
+    (gemm_tensor_core.cu) elsewhere (``tensor_core_path()`` says which); "wgmma" or "mma_sync" force
+    one (for tests and benchmarks; "wgmma" raises RuntimeError off Hopper).
     """
     if out is None:
         if beta != 0:
@@ -198,7 +212,7 @@ def gemm(a, b, out=None, *, alpha=1.0, beta=0.0, stream=None, precision="highest
             raise TypeError("gemm: a and b must be CUDA arrays with a shape (cupy arrays or torch CUDA tensors), "
                             f"got {type(a).__name__} and {type(b).__name__}")
     _C.cuda_gemm(a, b, out, alpha=float(alpha), beta=float(beta), stream=_stream_arg(stream, (a, b, out)),
-                 precision=precision)
+                 precision=precision, tensor_core=tensor_core)
     return out
 
 
