@@ -208,14 +208,15 @@ void check_attention(const AttnCase& ac, std::mt19937& rng) {
                   tf32 ? "tf32" : "bf16", B, H, L, S, E, ac.causal ? " causal" : "",
                   ac.mask_kind == 1 ? " additive-mask" : ac.mask_kind == 2 ? " bool-mask" : "",
                   ac.q_blhe ? " q(B,L,H,E)" : "");
-    // P (and dS) are rounded to the operand precision before their products: 2^-11 / 2^-8 relative.
-    const double tol = tf32 ? 2e-3 : 1.5e-2, tol_lse = tf32 ? 1e-5 : 1e-5;
-    report(std::string("attention_tc_forward o    ") + name, go, ro, tol / 4);
-    report(std::string("attention_tc_forward lse  ") + name, glse, rlse, tol_lse);
-    report(std::string("attention_tc_backward D   ") + name, gdelta, rdelta, tol / 4);
-    report(std::string("attention_tc_backward dq  ") + name, gdq, rdq, tol);
-    report(std::string("attention_tc_backward dk  ") + name, gdk, rdk, tol);
-    report(std::string("attention_tc_backward dv  ") + name, gdv, rdv, tol / 4);
+    // P (and dS) are rounded to the operand precision before their products (2^-11 / 2^-8 relative);
+    // measured: o <= 1e-4 / 8e-4, gradients <= 5e-4 / 2.1e-3 (tf32 / bf16), lse <= 1e-7.
+    const double tol_o = tf32 ? 3e-4 : 2.5e-3, tol_grad = tf32 ? 1e-3 : 6e-3;
+    report(std::string("attention_tc_forward o    ") + name, go, ro, tol_o);
+    report(std::string("attention_tc_forward lse  ") + name, glse, rlse, 1e-5);
+    report(std::string("attention_tc_backward D   ") + name, gdelta, rdelta, tol_o);
+    report(std::string("attention_tc_backward dq  ") + name, gdq, rdq, tol_grad);
+    report(std::string("attention_tc_backward dk  ") + name, gdk, rdk, tol_grad);
+    report(std::string("attention_tc_backward dv  ") + name, gdv, rdv, tol_grad);
 }
 
 void check_supported() {
