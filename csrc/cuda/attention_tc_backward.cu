@@ -45,6 +45,7 @@ using attn_detail::AttnParams;
 
 constexpr int kDqWarps = 4, kDqBq = 16 * kDqWarps;
 
+#if TF_ATTN_TC_BODY
 // lse in log2 units, +inf where the row has no visible key (or is past l), so that
 // exp2(score - lse2) is 0 there.
 __device__ __forceinline__ float lse_log2(const AttnParams& p, int bh, int i) {
@@ -52,6 +53,7 @@ __device__ __forceinline__ float lse_log2(const AttnParams& p, int bh, int i) {
     const float lse = p.lse[int64_t(bh) * p.l + i];
     return lse == -INFINITY ? INFINITY : lse * attn_tc::kLog2e;
 }
+#endif
 
 template <class Op, int D, int BK>
 __global__ void __launch_bounds__(32 * kDqWarps) attention_tc_bwd_dq_kernel(AttnParams p) {

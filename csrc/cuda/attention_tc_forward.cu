@@ -36,13 +36,13 @@ namespace {
 
 using attn_detail::AttnParams;
 
-constexpr int kFwdWarps = 4, kFwdBq = 16 * kFwdWarps, kFwdBk = 64;
+constexpr int kFwdWarps = 4, kFwdBq = 16 * kFwdWarps;
 
 template <class Op, int D>
 __global__ void __launch_bounds__(32 * kFwdWarps) attention_tc_fwd_kernel(AttnParams p) {
 #if TF_ATTN_TC_BODY
     using namespace attn_tc;
-    constexpr int THREADS = 32 * kFwdWarps, BQ = kFwdBq, BK = kFwdBk;
+    constexpr int THREADS = 32 * kFwdWarps, BQ = kFwdBq, BK = 64;  // keys per tile
     constexpr int LDR = RowTile<Op, D>::kLd, LDP = Op::pair_ld(D);
     constexpr int KSD = RowTile<Op, D>::kWords / 8;  // k steps over d
     constexpr int NTS = BK / 8, NTO = D / 8;          // n tiles of S and of O
