@@ -30,10 +30,14 @@
 // Layout: as attention_tc_forward.cu; dq, dk, dv write-only with their own strides.
 // Launch: dq: grid (batch * heads, ceil(l / 64)), 128 threads, BK = 64 (32 for bf16 D = 128);
 //   dkv: grid (batch * heads, ceil(s / (16 WARPS))), 32 WARPS threads, WARPS = 4 (2 for bf16
-//   D = 128), BQ = 32 (16 for D = 128 and tf32 D = 64). Static shared memory <= 43.6 KB each.
-//   Registers: dq keeps q, dO fragments, the dq accumulators and two score tiles (160 per thread
-//   at tf32 D = 64 and bf16 D = 128); dkv keeps the dk, dv accumulators (D per thread) and two
-//   score tiles. ptxas -v (nvcc 13.0, sm_90): see csrc/cuda/README.md, no spills.
+//   D = 128), BQ = 32 (16 for D = 128 and tf32 D = 64). Static shared memory <= 43648 bytes each.
+//   Registers: dq keeps q, dO fragments, the dq accumulators and two score tiles; dkv keeps the
+//   dk, dv accumulators (D per thread) and two score tiles. ptxas -v (nvcc 13.0, sm_90),
+//   registers / static smem, no spills, no stack:
+//     dq:  tf32 D=32 156 / 18432 B, D=64 240 / 34816 B; bf16 D=32 138 / 15360 B,
+//          D=64 165 / 27648 B, D=128 218 / 34816 B;
+//     dkv: tf32 D=32 124 / 27904 B, D=64 121 / 43648 B; bf16 D=32 94 / 20740 B,
+//          D=64 126 / 37124 B, D=128 228 / 34948 B.
 // Not here: FlashAttention-2's single kernel with dQ accumulated by atomics (5 products instead
 //   of 7), cp.async prefetch, ldmatrix, wgmma, tf32 for D = 128 (attention_backward.cu runs it).
 #include "attention_tc.cuh"
