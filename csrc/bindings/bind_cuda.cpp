@@ -468,14 +468,15 @@ AttnCall attn_setup(py::handle q_obj, py::handle k_obj, py::handle v_obj, py::ha
 }
 
 // precision "highest" runs the fp32 kernels; "high" / "medium" allow tf32 / bf16 products on the tensor
-// cores (PyTorch's float32_matmul_precision) and take them where attention_tc_supported (head dim, GPU),
-// else the fp32 kernels run. Returns whether the tensor-core kernels take this call.
+// cores (PyTorch's float32_matmul_precision names).
 void check_attn_precision(const std::string& precision) {
     if (precision != "highest" && precision != "high" && precision != "medium")
         throw py::value_error("attention: precision must be 'highest' (fp32), 'high' (tf32 tensor cores) or "
                               "'medium' (bf16 tensor cores), got '" + precision + "'");
 }
 
+// Whether the tensor-core kernels take a call at `precision`: where attention_tc_supported (head dim, GPU);
+// elsewhere the fp32 kernels run, as for "highest".
 bool attn_tensor_cores(const std::string& precision, int64_t e, cuda::MatmulPrecision& prec) {
     if (precision == "highest") return false;
     prec = precision == "high" ? cuda::MatmulPrecision::tf32 : cuda::MatmulPrecision::bf16;
