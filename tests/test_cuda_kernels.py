@@ -789,6 +789,22 @@ def test_attention_tensor_cores_match_torch_sdpa(rng, precision):
         assert rel_err(ours.cpu().numpy(), ref.float().cpu().numpy()) < tol
 
 
+def test_attention_tensor_cores_on_a_side_stream(rng):
+    """The backward's workspace is allocated in the order of the stream the kernels run on."""
+    qh, kh, vh, doh = (randn(rng, 2, 2, 90, 64) for _ in range(4))
+    ro, _, rdq, rdk, rdv = attention_ref64(*(round_sig(t, 8, False) for t in (qh, kh, vh)), None, True,
+                                           1 / 8, round_sig(doh, 8, False))
+    side = cp.cuda.Stream(non_blocking=True)
+    q, k, v, do = (cp.asarray(t) for t in (qh, kh, vh, doh))
+    cp.cuda.Device().synchronize()
+    o, lse = tfc.attention_forward(q, k, v, None, True, precision="medium", stream=side)
+    dq, dk, dv = tfc.attention_backward(do, q, k, v, o, lse, None, True, precision="medium", stream=side)
+    side.synchronize()
+    assert rel_err(cp.asnumpy(o), ro) < 8e-3
+    for got, ref in ((dq, rdq), (dk, rdk), (dv, rdv)):
+        assert rel_err(cp.asnumpy(got), ref) < 2.5e-2
+
+
 def test_attention_precision_is_checked():
     q = cp.zeros((1, 1, 4, 8), cp.float32)
     with pytest.raises(ValueError, match="precision"):

@@ -254,6 +254,21 @@ def _empty_like_lib(like, shape, dtype="float32"):
     return cupy.empty(tuple(shape), dtype=getattr(cupy, dtype))
 
 
+def _scratch_on(stream, like, shape):
+    """A float32 temporary for kernels enqueued on `stream`, allocated in that stream's order: cupy's and
+    torch's pools hand a freed block only to later work on the stream it was allocated for, so dropping the
+    temporary right after the launch is safe even when `stream` is not the current one."""
+    if stream == current_stream(like):
+        return _empty_like_lib(like, shape)
+    if _is_torch(like):
+        import torch
+        with torch.cuda.stream(torch.cuda.ExternalStream(stream, device=like.device)):
+            return torch.empty(tuple(shape), dtype=torch.float32, device=like.device)
+    cupy = _import_cupy("allocating a workspace")
+    with cupy.cuda.ExternalStream(stream):
+        return cupy.empty(tuple(shape), dtype=cupy.float32)
+
+
 def _shape(x, what):
     try:
         return tuple(int(d) for d in x.shape)
@@ -420,10 +435,10 @@ def attention_backward(grad_out, query, key, value, out, lse, attn_mask=None, is
     dq = _empty_like_lib(query, qshape)
     dk = _empty_like_lib(query, _shape(key, "key"))
     dv = _empty_like_lib(query, _shape(value, "value"))
-    workspace = None if precision == "highest" else _empty_like_lib(query, qshape[:3])
+    st = _stream_arg(stream, (query,))
+    workspace = None if precision == "highest" else _scratch_on(st, query, qshape[:3])
     _C.cuda_attention_backward(query, key, value, attn_mask, out, grad_out, lse, dq, dk, dv, scale=scale,
-                               is_causal=bool(is_causal), stream=_stream_arg(stream, (query,)), precision=precision,
-                               workspace=workspace)
+                               is_causal=bool(is_causal), stream=st, precision=precision, workspace=workspace)
     return dq, dk, dv
 
 
