@@ -142,6 +142,20 @@ def test_to_keeps_the_graph(device, rng):
     np.testing.assert_allclose(host(x.grad), 2.0)
 
 
+def test_pickle_keeps_the_device(device, rng):
+    import pickle
+
+    a = randn(rng, 3, 4)
+    back = pickle.loads(pickle.dumps(tf.tensor(a, device=device, requires_grad=True)))
+    on(back, device)
+    assert back.requires_grad and back.is_leaf
+    np.testing.assert_array_equal(host(back), a)
+    p = pickle.loads(pickle.dumps(nn.Parameter(tf.tensor(a, device=device))))
+    assert isinstance(p, nn.Parameter) and p.requires_grad
+    on(p, device)
+    np.testing.assert_array_equal(host(p), a)
+
+
 def test_numpy_of_a_cuda_tensor_is_pytorchs_error(device):
     t = tf.ones(3, device=device)
     if device == "cpu":
@@ -293,16 +307,25 @@ def test_conv2d_and_pooling(device, rng):
     compare(lambda x: F.avg_pool2d(x, 3, stride=2, padding=1), [x], device)
     compare(lambda x: F.adaptive_avg_pool2d(x, (3, 4)), [randn(rng, 2, 3, 9, 8)], device)
     compare(lambda x: F.adaptive_avg_pool2d(x, 1), [x], device)
+    compare(lambda x: F.adaptive_avg_pool2d(x, (4, 3)), [x], device)  # windows of unequal size, overlapping
+    compare(lambda x: F.adaptive_avg_pool2d(x, (9, 11)), [x], device)  # output larger than the input
 
 
-def test_conv2d_float64_on_cuda_is_a_clear_error(device, rng):
-    x = tf.tensor(randn(rng, 1, 1, 5, 5, dtype=np.float64), device=device)
-    w = tf.tensor(randn(rng, 1, 1, 3, 3, dtype=np.float64), device=device)
-    if device == "cpu":
-        on(F.conv2d(x, w), "cpu")
-        return
-    with pytest.raises(RuntimeError, match="only float32 is supported on CUDA"):
-        F.conv2d(x, w)
+def test_conv2d_and_pooling_in_float64(device, rng):
+    """float64 on CUDA runs the composed path (ops/spatial_composed.py), on the CPU our kernels."""
+    x = randn(rng, 2, 4, 9, 8, dtype=np.float64)
+    w, b = randn(rng, 6, 2, 3, 2, dtype=np.float64), randn(rng, 6, dtype=np.float64)
+    compare(lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2),
+            [x, w, b], device, rtol=1e-12, atol=1e-12)
+    compare(lambda x, w: F.conv2d(x, w, padding="same"), [x, randn(rng, 3, 4, 2, 2, dtype=np.float64)], device,
+            rtol=1e-12, atol=1e-12)
+    compare(lambda x: F.max_pool2d(x, 3, stride=2, padding=1, dilation=1, ceil_mode=True), [x], device)
+    compare(lambda x: F.max_pool2d(x, 2, dilation=2), [x], device)
+    compare(lambda x: F.avg_pool2d(x, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=False), [x], device)
+    compare(lambda x: F.avg_pool2d(x, 2, divisor_override=3), [x], device)
+    t = tf.tensor(randn(rng, 1, 2, 5, 5, dtype=np.float64), device=device, requires_grad=True)
+    k = tf.tensor(randn(rng, 2, 2, 3, 3, dtype=np.float64), device=device, requires_grad=True)
+    assert tf.autograd.gradcheck(lambda t, k: F.avg_pool2d(F.conv2d(t, k, padding=1), 2), (t, k))
 
 
 @pytest.mark.parametrize("case", ["plain", "causal", "bool_mask", "float_mask", "broadcast", "cross", "long_head"])

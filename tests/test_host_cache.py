@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-import tensorforge  # noqa: F401 - installs the cache
+import tensorforge as tf  # installs the cache
 from tensorforge import _C
 
 BIG = 3 << 20  # bytes, well above the cache's smallest block
@@ -83,6 +83,33 @@ def test_limit_and_release(roomy_cache):
     assert _C.host_cache_stats()["cached_bytes"] == 0
     with pytest.raises(ValueError, match="bytes must be >= 0"):
         _C.host_cache_set_limit(-1)
+
+
+def test_public_controls(roomy_cache):
+    assert tf.memory.cache_installed()
+    arrays = [np.empty(BIG, np.uint8) for _ in range(2)]
+    live = tf.memory.memory_stats()["live_bytes"]
+    assert live >= 2 * BIG
+    del arrays
+    stats = tf.memory.memory_stats()
+    assert stats["cached_bytes"] >= 2 * BIG and stats["live_bytes"] <= live - 2 * BIG
+    tf.memory.set_cache_limit(BIG / 2**20)
+    assert tf.memory.memory_stats()["limit_bytes"] == BIG
+    assert tf.memory.memory_stats()["cached_bytes"] <= BIG
+    tf.memory.empty_cache()
+    assert tf.memory.memory_stats()["cached_bytes"] == 0
+    for bad in (-1, "10", None, True, float("nan")):
+        with pytest.raises(ValueError, match="mb must be a number of MiB >= 0"):
+            tf.memory.set_cache_limit(bad)
+
+
+def test_default_limit_follows_the_machine(monkeypatch):
+    from tensorforge import _host_cache
+
+    monkeypatch.setattr(os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": (4 << 30) // 4096}[name])
+    assert _host_cache.default_limit_mb() == 256  # 4 GiB machine: 1/16
+    monkeypatch.setattr(os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": (512 << 30) // 4096}[name])
+    assert _host_cache.default_limit_mb() == _host_cache.DEFAULT_CAP_MB
 
 
 def test_environment_switches_it_off_and_rejects_bad_values():

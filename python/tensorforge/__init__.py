@@ -11,7 +11,7 @@ _host_cache.install()
 _tensor_methods.install()
 
 from . import autograd, nn, optim  # noqa: E402
-from . import cuda, data, datasets, utils  # noqa: E402
+from . import cuda, data, datasets, memory, utils  # noqa: E402
 from .serialization import load, load_file, save, save_file  # noqa: E402
 from ._creation import (  # noqa: E402
     arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, manual_seed, ones, ones_like,

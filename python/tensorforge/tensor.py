@@ -177,7 +177,9 @@ class Tensor:
         return tensor_repr(self)
 
     def __reduce_ex__(self, protocol):
-        return (_rebuild, (self.detach().numpy(force=True), self.requires_grad))
+        # The values travel as a host array; a CUDA tensor comes back on its device, as in PyTorch.
+        device = str(self.device) if self.is_cuda else None
+        return (_rebuild, (self.detach().numpy(force=True), self.requires_grad, device))
 
     # ---- autograd -------------------------------------------------------------------------
     def requires_grad_(self, requires_grad=True):
@@ -261,8 +263,11 @@ def _cuda_to_numpy_error(t):
                      "to host memory first.")
 
 
-def _rebuild(array, requires_grad):
-    return Tensor(array, requires_grad=requires_grad)
+def _rebuild(array, requires_grad, device=None):
+    t = Tensor(array)
+    if device is not None:
+        t = t.to(device)
+    return t.requires_grad_(requires_grad) if requires_grad else t
 
 
 _new_tensor = Tensor.__new__

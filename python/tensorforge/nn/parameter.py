@@ -22,7 +22,10 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
     def __reduce_ex__(self, protocol):
-        return (Parameter, (Tensor(self.detach().numpy(force=True)), self.requires_grad))
+        from ..tensor import _rebuild
+
+        device = str(self.device) if self.is_cuda else None
+        return (Parameter, (_rebuild(self.detach().numpy(force=True), False, device), self.requires_grad))
 
 
 def is_parameter(obj):

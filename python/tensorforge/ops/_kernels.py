@@ -6,9 +6,9 @@ device data to the host. Each function takes and returns arrays of its inputs' l
 What runs where on CUDA:
   gemm          float32: tensorforge.cuda.gemm (2-D, or batched 3-D with broadcast batch strides);
                 float64 / other dtypes: cupy.matmul (cuBLAS)
-  conv2d        float32: tensorforge.cuda.conv2d_* ; float64: not supported on CUDA yet (clear error)
-  max/avg pool  float32: tensorforge.cuda.*_pool2d_* ; float64: not supported on CUDA yet (clear error)
-  adaptive avg  cupy reshape + mean when the output divides the input, else a clear error
+  conv2d        float32: tensorforge.cuda.conv2d_* ; float64: taps + cupy.matmul (ops/spatial_composed.py)
+  max/avg pool  float32: tensorforge.cuda.*_pool2d_* ; float64: taps on cupy (ops/spatial_composed.py)
+  adaptive avg  cupy reshape + mean when the output divides the input, else A_h @ x @ A_w^T (cupy.matmul)
   attention     float32, head dim <= 128: tensorforge.cuda.attention_* (fp32 kernel, or tf32 / bf16 tensor
                 cores under tensorforge.cuda.set_float32_matmul_precision); else a cupy composition
   layer_norm    CPU float32/64: our C++ kernel; CUDA float32: tensorforge.cuda.layer_norm_*
@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import _C
 from .._backend import xp
+from . import spatial_composed as composed
 
 _F32 = np.dtype(np.float32)
 
@@ -34,13 +35,6 @@ def _cuda():
 
 def on_cuda(a):
     return xp(a) is not np
-
-
-def _require_f32(op, *arrays):
-    for a in arrays:
-        if a is not None and a.dtype != _F32:
-            raise RuntimeError(f"{op}: only float32 is supported on CUDA so far (got {a.dtype}); use .float(), "
-                               "or run this op on the CPU")
 
 
 def index_add(out, idx, src):
@@ -110,7 +104,8 @@ def conv2d_forward(x, w, b, geometry, out_hw):
         y = np.empty((x.shape[0], w.shape[0]) + tuple(out_hw), x.dtype)
         _C.conv2d_forward(x, w, b, y, *geometry)
         return y
-    _require_f32("conv2d", x, w, b)
+    if x.dtype != _F32:
+        return composed.conv2d_forward(x, w, b, geometry, out_hw)
     y = xp(x).empty((x.shape[0], w.shape[0]) + tuple(out_hw), x.dtype)  # out= gives asymmetric padding
     return _cuda().conv2d_forward(x, w, b, stride, padding, dilation, groups, out=y)
 
@@ -120,6 +115,8 @@ def conv2d_grad_input(g, w, x_shape, geometry):
         gx = np.empty(x_shape, g.dtype)
         _C.conv2d_grad_input(g, w, gx, *geometry)
         return gx
+    if g.dtype != _F32:
+        return composed.conv2d_grad_input(g, w, x_shape, geometry)
     return _cuda().conv2d_grad_input(g, w, x_shape, *geometry, out=xp(g).empty(x_shape, g.dtype))
 
 
@@ -128,6 +125,8 @@ def conv2d_grad_weight(x, g, w_shape, geometry):
         gw = np.empty(w_shape, g.dtype)
         _C.conv2d_grad_weight(x, g, gw, *geometry)
         return gw
+    if g.dtype != _F32:
+        return composed.conv2d_grad_weight(x, g, w_shape, geometry)
     return _cuda().conv2d_grad_weight(x, g, w_shape, *geometry, out=xp(g).empty(w_shape, g.dtype))
 
 
@@ -139,7 +138,8 @@ def max_pool2d_forward(x, out_hw, kernel, stride, padding, dilation, ceil_mode):
         idx = np.empty(y.shape, np.int64)
         _C.max_pool2d_forward(x, y, idx, kernel, stride, padding, dilation)
         return y, idx
-    _require_f32("max_pool2d", x)
+    if x.dtype != _F32:
+        return composed.max_pool2d_forward(x, out_hw, kernel, stride, padding, dilation)
     y, idx = _cuda().max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode)
     assert y.shape[2:] == tuple(out_hw), (y.shape, out_hw)
     return y, idx
@@ -150,6 +150,8 @@ def max_pool2d_backward(g, idx, x_shape, kernel, stride, padding, dilation):
         dx = np.empty(x_shape, g.dtype)
         _C.max_pool2d_backward(g, idx, dx)
         return dx
+    if g.dtype != _F32:
+        return composed.max_pool2d_backward(g, idx, x_shape, kernel, stride, padding, dilation)
     return _cuda().max_pool2d_backward(g, idx, x_shape, kernel, stride, padding, dilation)
 
 
@@ -159,7 +161,8 @@ def avg_pool2d_forward(x, out_hw, kernel, stride, padding, ceil_mode, count_incl
         y = np.empty(x.shape[:2] + tuple(out_hw), x.dtype)
         _C.avg_pool2d_forward(x, y, kernel, stride, padding, count_include_pad, divisor)
         return y
-    _require_f32("avg_pool2d", x)
+    if x.dtype != _F32:
+        return composed.avg_pool2d_forward(x, out_hw, kernel, stride, padding, count_include_pad, divisor)
     y = _cuda().avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor or None)
     assert y.shape[2:] == tuple(out_hw), (y.shape, out_hw)
     return y
@@ -170,25 +173,36 @@ def avg_pool2d_backward(g, x_shape, kernel, stride, padding, count_include_pad, 
         dx = np.empty(x_shape, g.dtype)
         _C.avg_pool2d_backward(g, dx, kernel, stride, padding, count_include_pad, divisor)
         return dx
+    if g.dtype != _F32:
+        return composed.avg_pool2d_backward(g, x_shape, kernel, stride, padding, count_include_pad, divisor)
     return _cuda().avg_pool2d_backward(g, x_shape, kernel, stride, padding, count_include_pad, divisor or None)
 
 
-def _adaptive_factors(op, in_hw, out_hw):
-    if any(o == 0 or i % o for i, o in zip(in_hw, out_hw)):
-        raise RuntimeError(f"{op}: on CUDA only output sizes that divide the input are supported so far (input "
-                           f"{tuple(in_hw)}, output {tuple(out_hw)})")
-    return in_hw[0] // out_hw[0], in_hw[1] // out_hw[1]
+def _adaptive_average_matrix(cp, n_in, n_out, dtype):
+    """(n_out, n_in) matrix whose row i averages PyTorch's adaptive window i of one axis:
+    [floor(i * n_in / n_out), ceil((i + 1) * n_in / n_out)). The 2-D windows are products of the
+    two axes' windows, so a 2-D adaptive average is A_h @ x @ A_w^T."""
+    a = np.zeros((n_out, n_in), dtype)
+    for i in range(n_out):
+        start, end = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+        a[i, start:end] = 1.0 / (end - start)
+    return cp.asarray(a)
 
 
 def adaptive_avg_pool2d_forward(x, out_hw):
-    """CPU: our kernel. CUDA: cupy reshape + mean (equal windows only)."""
+    """CPU: our kernel. CUDA: a reshape + mean where the output divides the input, else two
+    products with the per-axis averaging matrices (cuBLAS through cupy)."""
     if not on_cuda(x):
         y = np.empty(x.shape[:2] + tuple(out_hw), x.dtype)
         _C.adaptive_avg_pool2d_forward(x, y)
         return y
     n, c, h, w = x.shape
-    fh, fw = _adaptive_factors("adaptive_avg_pool2d", (h, w), out_hw)
-    return x.reshape(n, c, out_hw[0], fh, out_hw[1], fw).mean(axis=(3, 5))
+    oh, ow = out_hw
+    if h % oh == 0 and w % ow == 0:
+        return x.reshape(n, c, oh, h // oh, ow, w // ow).mean(axis=(3, 5))
+    cp = xp(x)
+    ah, aw = _adaptive_average_matrix(cp, h, oh, x.dtype), _adaptive_average_matrix(cp, w, ow, x.dtype)
+    return cp.ascontiguousarray(cp.matmul(cp.matmul(ah, x), aw.T))
 
 
 def adaptive_avg_pool2d_backward(g, x_shape):
@@ -197,10 +211,14 @@ def adaptive_avg_pool2d_backward(g, x_shape):
         _C.adaptive_avg_pool2d_backward(g, dx)
         return dx
     n, c, oh, ow = g.shape
-    fh, fw = _adaptive_factors("adaptive_avg_pool2d", x_shape[2:], (oh, ow))
+    h, w = x_shape[2:]
     cp = xp(g)
-    dx = cp.broadcast_to((g / (fh * fw))[:, :, :, None, :, None], (n, c, oh, fh, ow, fw))
-    return cp.ascontiguousarray(dx).reshape(x_shape)
+    if h % oh == 0 and w % ow == 0:
+        fh, fw = h // oh, w // ow
+        dx = cp.broadcast_to((g / (fh * fw))[:, :, :, None, :, None], (n, c, oh, fh, ow, fw))
+        return cp.ascontiguousarray(dx).reshape(x_shape)
+    ah, aw = _adaptive_average_matrix(cp, h, oh, g.dtype), _adaptive_average_matrix(cp, w, ow, g.dtype)
+    return cp.ascontiguousarray(cp.matmul(cp.matmul(ah.T, g), aw))
 
 
 # ---- layer_norm ------------------------------------------------------------------------------------
