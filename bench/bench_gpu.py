@@ -13,6 +13,9 @@
     (cuDNN, TF32 off)
   * fused attention fp32, forward and forward + backward (E = 64, B*H = 16..96, L = 512..4096):
     ours vs torch.nn.functional.scaled_dot_product_attention (its fp32 backend)
+  * tensor-core attention forward + backward (E = 64, B in {1, 8}, H 8..12, L 512..4096): ours at
+    precision "high" (tf32) vs torch SDPA fp32, ours at "medium" (bf16 products, float32 storage) vs
+    torch's flash path on bf16 tensors
   * ceilings measured in the same run: device-to-device copy bandwidth (bytes read + written),
     and an FMA-bound loop for the fp32 rate
 
@@ -24,6 +27,7 @@ writes JSON to --json (default: $OUT/bench_gpu.json when $OUT is set).
 Usage: python bench/bench_gpu.py [--quick] [--json PATH]
 """
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -515,6 +519,69 @@ def bench_attention(spec, budget_s, fma_tflops, e=64):
     return rows
 
 
+ATTENTION_TC_SHAPES = [  # (batch, heads, L, causal), E = 64, L = S
+    (1, 8, 512, False),
+    (8, 8, 1024, False),
+    (8, 12, 2048, True),
+    (1, 12, 4096, False),
+    (8, 12, 4096, True),
+]
+
+
+def _flash_only():
+    """A context manager restricting torch's SDPA to its flash backend (a no-op on torch without one)."""
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        return sdpa_kernel(SDPBackend.FLASH_ATTENTION)
+    except ImportError:
+        return contextlib.nullcontext()
+
+
+def bench_attention_tc(spec, precision, budget_s, e=64):
+    """Forward + backward of our tensor-core attention (float32 tensors, tf32 or bf16 products) vs torch's
+    SDPA: fp32 for precision "high", its flash path on bf16 copies of the inputs for "medium"."""
+    b, h, l, causal = spec
+    if torch is None:
+        raise RuntimeError("torch with CUDA is needed for the attention peer (scaled_dot_product_attention)")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    g = torch.Generator(device="cuda").manual_seed(7 * l + b * h)
+    q, k, v, do = (torch.randn(b, h, l, e, device="cuda", generator=g) for _ in range(4))
+    peer_dtype = torch.bfloat16 if precision == "medium" else torch.float32
+    qp, kp, vp = (t.to(peer_dtype).requires_grad_(True) for t in (q, k, v))
+    dop = do.to(peer_dtype)
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    backend = _flash_only if precision == "medium" else contextlib.nullcontext
+
+    def ours_fwd_bwd():
+        o, lse = tfc.attention_forward(q, k, v, None, causal, precision=precision)
+        return (o,) + tfc.attention_backward(do, q, k, v, o, lse, None, causal, precision=precision)
+
+    def peer_fwd_bwd():
+        with backend():
+            out = sdpa(qp, kp, vp, is_causal=causal)
+        qp.grad = kp.grad = vp.grad = None
+        out.backward(dop)
+        return out
+
+    ours = ours_fwd_bwd()
+    ref = peer_fwd_bwd()
+    torch.cuda.synchronize()
+    rel = lambda a, r: float(torch.linalg.vector_norm(a - r.float()) / torch.linalg.vector_norm(r.float()))  # noqa: E731
+    check = max(rel(ours[0], ref.detach()), rel(ours[1], qp.grad), rel(ours[2], kp.grad), rel(ours[3], vp.grad))
+    t, reps = bench_interleaved({"ours": ours_fwd_bwd, "peer": peer_fwd_bwd}, warmup=2, min_reps=3, max_reps=30,
+                                budget_s=budget_s)
+    flops = 3.5 * 4.0 * b * h * l * l * e * (0.5 if causal else 1.0)
+    peer = "torch SDPA flash (bf16)" if precision == "medium" else "torch SDPA (fp32)"
+    row = {"bench": f"attention fwd+bwd {'tf32' if precision == 'high' else 'bf16'}",
+           "size": f"B={b} H={h} L=S={l} E={e}{' causal' if causal else ''}", "reps": reps, "ours_ms": t["ours"],
+           "peer": peer, "peer_ms": t["peer"], "ours_tflops": flops / (t["ours"] * 1e-3) / 1e12,
+           "peer_tflops": flops / (t["peer"] * 1e-3) / 1e12, "speed_ratio": t["peer"] / t["ours"],
+           "rel_err_vs_peer": check}
+    del q, k, v, do, qp, kp, vp, dop, ours, ref
+    torch.cuda.empty_cache()
+    return [row]
+
+
 # ---- report ---------------------------------------------------------------------------------------
 
 def fmt(x, spec):
@@ -661,6 +728,16 @@ def main():
         for row in rows:
             results["rows"].append(row)
             print(json.dumps(row), flush=True)
+    for spec in ATTENTION_TC_SHAPES[:2] if args.quick else ATTENTION_TC_SHAPES:
+        for precision in ("high", "medium"):
+            try:
+                rows = bench_attention_tc(spec, precision, budget_s=0.5 if args.quick else 2.0)
+            except Exception as e:  # noqa: BLE001
+                traceback.print_exc()
+                rows = [{"bench": f"attention fwd+bwd {precision}", "size": str(spec), "error": repr(e)[:200]}]
+            for row in rows:
+                results["rows"].append(row)
+                print(json.dumps(row), flush=True)
 
     table = markdown(results)
     results["markdown"] = table

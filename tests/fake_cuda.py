@@ -184,8 +184,30 @@ def _scores(q, k, m, is_causal, scale):
     return s, scale
 
 
-def attention_forward(query, key, value, attn_mask=None, is_causal=False, scale=None, *, stream=None):
+def _round_sig(x, bits, ties_away):
+    """x rounded to `bits` significant bits (frexp / ldexp): ties away from zero or to even."""
+    m, ex = np.frexp(x)
+    y = np.ldexp(m, bits)
+    y = np.sign(y) * np.floor(np.abs(y) + 0.5) if ties_away else np.rint(y)
+    return np.ldexp(y, ex - bits)
+
+
+def _attention_precision(precision, e, *arrays):
+    """The operands as the real binding's kernel sees them: rounded to tf32 (precision "high", head dims
+    <= 64) or bfloat16 ("medium", <= 128) where the tensor-core kernel covers them, else unchanged."""
+    if precision not in ("highest", "high", "medium"):
+        raise ValueError(f"precision must be 'highest', 'high' or 'medium', got {precision!r}")
+    if precision == "high" and e <= 64:
+        return tuple(_round_sig(a, 11, True) for a in arrays)
+    if precision == "medium" and e <= 128:
+        return tuple(_round_sig(a, 8, False) for a in arrays)
+    return arrays
+
+
+def attention_forward(query, key, value, attn_mask=None, is_causal=False, scale=None, *, precision="highest",
+                      stream=None):
     q, k, v, m = _attention_inputs(query, key, value, attn_mask)
+    q, k, v = _attention_precision(precision, q.shape[-1], q, k, v)
     s, _ = _scores(q, k, m, is_causal, scale)
     mx = np.max(s, -1, keepdims=True)
     mx = np.where(np.isfinite(mx), mx, 0)
@@ -197,14 +219,15 @@ def attention_forward(query, key, value, attn_mask=None, is_causal=False, scale=
 
 
 def attention_backward(grad_out, query, key, value, out, lse, attn_mask=None, is_causal=False, scale=None, *,
-                       stream=None):
+                       precision="highest", stream=None):
     q, k, v, m = _attention_inputs(query, key, value, attn_mask)
     do = _arr(grad_out, "grad_out").astype(np.float64)
     o = _arr(out, "out").astype(np.float64)
+    q, k, v, rdo = _attention_precision(precision, q.shape[-1], q, k, v, do)
     s, scale = _scores(q, k, m, is_causal, scale)
     p = np.exp(s - _arr(lse, "lse").astype(np.float64)[..., None])
-    dv = np.swapaxes(p, -1, -2) @ do
-    dp = do @ np.swapaxes(v, -1, -2)
+    dv = np.swapaxes(p, -1, -2) @ rdo
+    dp = rdo @ np.swapaxes(v, -1, -2)
     ds = p * (dp - (do * o).sum(-1, keepdims=True))
     dq = scale * ds @ k
     dk = scale * np.swapaxes(ds, -1, -2) @ q

@@ -463,3 +463,28 @@ def test_conv_pool_attention_argument_checks():
     shared = 1 << 50
     with expect_error(ValueError, "overlaps"):
         att(F(1, 2, 5, 8, ptr=shared), F(1, 2, 7, 8), F(1, 2, 7, 8), None, F(1, 2, 5, 8, ptr=shared), F(1, 2, 5))
+    with expect_error(ValueError, "precision must be"):
+        att(F(1, 2, 5, 8), F(1, 2, 7, 8), F(1, 2, 7, 8), None, F(1, 2, 5, 8), F(1, 2, 5), precision="fp16")
+    with expect_error(ValueError, "precision must be"):
+        _C.cuda_attention_backward(F(1, 2, 5, 8), F(1, 2, 7, 8), F(1, 2, 7, 8), None, F(1, 2, 5, 8), F(1, 2, 5, 8),
+                                   F(1, 2, 5), F(1, 2, 5, 8), F(1, 2, 7, 8), F(1, 2, 7, 8), precision="low")
+
+
+def test_attention_precision_setting():
+    """tensorforge.cuda.set_float32_matmul_precision: torch's three names, "highest" by default, checked
+    (also by the attention wrappers, before they look for a device)."""
+    assert tfc.get_float32_matmul_precision() == "highest"
+    try:
+        for p in ("high", "medium", "highest"):
+            tfc.set_float32_matmul_precision(p)
+            assert tfc.get_float32_matmul_precision() == p
+        with pytest.raises(ValueError, match="precision must be one of"):
+            tfc.set_float32_matmul_precision("tf32")
+        assert tfc.get_float32_matmul_precision() == "highest"
+    finally:
+        tfc.set_float32_matmul_precision("highest")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        tfc.attention_forward(F(1, 1, 5, 8), F(1, 1, 7, 8), F(1, 1, 7, 8), precision="bf16")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        tfc.attention_backward(F(1, 1, 5, 8), F(1, 1, 5, 8), F(1, 1, 7, 8), F(1, 1, 7, 8), F(1, 1, 5, 8), F(1, 1, 5),
+                               precision=None)

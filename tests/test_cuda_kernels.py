@@ -805,6 +805,103 @@ def test_attention_matches_torch_sdpa(rng):
         assert rel_err(ours.cpu().numpy(), ref.cpu().numpy()) < 1e-5
 
 
+def round_sig(x, bits, ties_away):
+    """x rounded to `bits` significant bits with frexp / ldexp: tf32 (11, ties away), bf16 (8, to even)."""
+    m, ex = np.frexp(np.asarray(x, np.float64))
+    y = np.ldexp(m, bits)
+    return np.ldexp(np.sign(y) * np.floor(np.abs(y) + 0.5) if ties_away else np.rint(y), ex - bits)
+
+
+TC_PRECISIONS = {"high": (11, True, 1e-3, 4e-3), "medium": (8, False, 8e-3, 2.5e-2)}  # bits, ties, tol o, tol grads
+
+
+@pytest.mark.parametrize("precision", ["high", "medium"])
+@pytest.mark.parametrize("b,h,l,s,e,causal,mask_kind", [
+    (1, 1, 1, 7, 64, False, None),
+    (2, 3, 130, 130, 64, False, None),
+    (1, 2, 70, 33, 64, True, "float"),
+    (1, 2, 33, 130, 32, True, None),
+    (2, 1, 19, 50, 40, False, "bool"),
+    (2, 4, 256, 200, 64, True, "float"),
+    (1, 2, 300, 517, 128, False, "bool"),
+])
+def test_attention_tensor_cores_match_float64_on_rounded_inputs(rng, precision, b, h, l, s, e, causal, mask_kind):
+    """precision "high" / "medium": tf32 / bf16 products on the tensor cores (attention_tc_*.cu) against
+    float64 on the same rounded operands; e = 128 at "high" is the fp32 kernel (exact to 1e-5)."""
+    bits, ties, tol_o, tol_g = TC_PRECISIONS[precision]
+    covered = e <= (64 if precision == "high" else 128)
+    if not covered:
+        tol_o = tol_g = 1e-5
+    qh, kh, vh, doh = (randn(rng, b, h, n, e) for n in (l, s, s, l))
+    mask = None
+    if mask_kind == "float":
+        mask = randn(rng, b, 1, l, s)
+        mask[rng.random(mask.shape) < 0.1] = -np.inf
+    elif mask_kind == "bool":
+        mask = rng.random((l, s)) < 0.7
+        if l > 3:
+            mask[2] = False  # a query that sees nothing
+    rnd = (lambda x: round_sig(x, bits, ties)) if covered else (lambda x: x)
+    ro, rlse, rdq, rdk, rdv = attention_ref64(rnd(qh), rnd(kh), rnd(vh), mask, causal, 1.0 / np.sqrt(e), rnd(doh))
+    q, k, v, do = (cp.asarray(t) for t in (qh, kh, vh, doh))
+    dmask = None if mask is None else cp.asarray(mask)
+    o, lse = tfc.attention_forward(q, k, v, dmask, causal, precision=precision)
+    assert rel_err(cp.asnumpy(o), ro) < tol_o
+    got_lse = cp.asnumpy(lse)
+    fin = np.isfinite(rlse)
+    assert (np.isfinite(got_lse) == fin).all()
+    assert rel_err(got_lse[fin], rlse[fin]) < 1e-5
+    dq, dk, dv = tfc.attention_backward(do, q, k, v, o, lse, dmask, causal, precision=precision)
+    assert rel_err(cp.asnumpy(dq), rdq) < tol_g
+    assert rel_err(cp.asnumpy(dk), rdk) < tol_g
+    assert rel_err(cp.asnumpy(dv), rdv) < tol_g
+
+
+@pytest.mark.parametrize("precision", ["high", "medium"])
+def test_attention_tensor_cores_match_torch_sdpa(rng, precision):
+    """Ours at "medium" vs torch's SDPA on bf16 tensors (its flash path where available), ours at "high"
+    vs torch's SDPA in fp32; forward and gradients, causal, L != S."""
+    torch = _torch_cuda()
+    if torch is None:
+        pytest.skip("torch with CUDA not installed")
+    b, h, l, s, e = 2, 4, 200, 333, 64
+    dtype = torch.bfloat16 if precision == "medium" else torch.float32
+    q, k, v = (torch.randn(b, h, n, e, device="cuda") for n in (l, s, s))
+    dy = torch.randn(b, h, l, e, device="cuda")
+    qp, kp, vp = (t.to(dtype).requires_grad_(True) for t in (q, k, v))
+    y = torch.nn.functional.scaled_dot_product_attention(qp, kp, vp, is_causal=True)
+    y.backward(dy.to(dtype))
+    o, lse = tfc.attention_forward(q, k, v, None, True, precision=precision)
+    dq, dk, dv = tfc.attention_backward(dy, q, k, v, o, lse, None, True, precision=precision)
+    torch.cuda.synchronize()
+    tol = 3e-2 if precision == "medium" else 5e-3
+    assert rel_err(o.cpu().numpy(), y.detach().float().cpu().numpy()) < tol
+    for ours, ref in ((dq, qp.grad), (dk, kp.grad), (dv, vp.grad)):
+        assert rel_err(ours.cpu().numpy(), ref.float().cpu().numpy()) < tol
+
+
+def test_attention_tensor_cores_on_a_side_stream(rng):
+    """The backward's workspace is allocated in the order of the stream the kernels run on."""
+    qh, kh, vh, doh = (randn(rng, 2, 2, 90, 64) for _ in range(4))
+    ro, _, rdq, rdk, rdv = attention_ref64(*(round_sig(t, 8, False) for t in (qh, kh, vh)), None, True,
+                                           1 / 8, round_sig(doh, 8, False))
+    side = cp.cuda.Stream(non_blocking=True)
+    q, k, v, do = (cp.asarray(t) for t in (qh, kh, vh, doh))
+    cp.cuda.Device().synchronize()
+    o, lse = tfc.attention_forward(q, k, v, None, True, precision="medium", stream=side)
+    dq, dk, dv = tfc.attention_backward(do, q, k, v, o, lse, None, True, precision="medium", stream=side)
+    side.synchronize()
+    assert rel_err(cp.asnumpy(o), ro) < 8e-3
+    for got, ref in ((dq, rdq), (dk, rdk), (dv, rdv)):
+        assert rel_err(cp.asnumpy(got), ref) < 2.5e-2
+
+
+def test_attention_precision_is_checked():
+    q = cp.zeros((1, 1, 4, 8), cp.float32)
+    with pytest.raises(ValueError, match="precision"):
+        tfc.attention_forward(q, q, q, precision="low")
+
+
 # ---- LayerNorm and GELU ----------------------------------------------------------------------------
 
 def layer_norm_ref(x, w, b, eps):

@@ -355,6 +355,54 @@ def test_scaled_dot_product_attention(device, rng, case):
     compare(fn, [q, k, v], device, rtol=1e-4, atol=1e-5)
 
 
+def _round_sig(x, bits, ties_away):
+    m, ex = np.frexp(x)
+    y = np.ldexp(m, bits)
+    return np.ldexp(np.sign(y) * np.floor(np.abs(y) + 0.5) if ties_away else np.rint(y), ex - bits)
+
+
+def _attention_ref64(q, k, v, w, wd, causal):
+    """float64 o = softmax(q k^T / sqrt(E)) v and the gradients of sum(o * w) with respect to q, k, v (w as
+    the products take it, wd in rowsum(w * o))."""
+    scale = 1 / np.sqrt(q.shape[-1])
+    s = scale * q @ np.swapaxes(k, -1, -2)
+    if causal:
+        s = np.where(np.tril(np.ones(s.shape[-2:], bool)), s, -np.inf)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    o = p @ v
+    ds = p * (w @ np.swapaxes(v, -1, -2) - (wd * o).sum(-1, keepdims=True))
+    return o, scale * ds @ k, scale * np.swapaxes(ds, -1, -2) @ q, np.swapaxes(p, -1, -2) @ w
+
+
+@pytest.mark.parametrize("precision,bits,ties_away,tol", [("high", 11, True, 3e-3), ("medium", 8, False, 2e-2)])
+def test_sdpa_follows_float32_matmul_precision(device, rng, monkeypatch, precision, bits, ties_away, tol):
+    """F.scaled_dot_product_attention on CUDA takes tensorforge.cuda.set_float32_matmul_precision: tf32 /
+    bf16 products (operands rounded, float32 accumulation), the forward's precision kept for the backward.
+    The CPU path does not read it."""
+    tfc = tf.cuda
+    assert tfc.get_float32_matmul_precision() == "highest"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        tfc.set_float32_matmul_precision("low")
+    monkeypatch.setattr(tfc, "_float32_matmul_precision", "highest")  # undone after the test
+    q, k, v, w = (randn(rng, 2, 3, 37, 64) for _ in range(4))
+    tfc.set_float32_matmul_precision(precision)
+    qt, kt, vt = (leaf(a, device) for a in (q, k, v))
+    out = F.scaled_dot_product_attention(qt, kt, vt, is_causal=True)
+    tfc.set_float32_matmul_precision("highest")  # the backward keeps the forward's precision
+    (out * tf.tensor(w, device=device)).sum().backward()
+    got = [host(t) for t in (out, qt.grad, kt.grad, vt.grad)]
+    q, k, v, w = (a.astype(np.float64) for a in (q, k, v, w))
+    exact = _attention_ref64(q, k, v, w, w, True)
+    rounded = exact if device == "cpu" else _attention_ref64(
+        *(_round_sig(a, bits, ties_away) for a in (q, k, v, w)), w, True)
+    for g, r, e in zip(got, rounded, exact):
+        err = np.linalg.norm(g - r) / np.linalg.norm(r)
+        assert err < (1e-5 if device == "cpu" else tol), err
+        if device != "cpu" and not REAL_CUDA:  # the stand-in rounds exactly like the reference
+            assert err < 1e-5 < np.linalg.norm(g - e) / np.linalg.norm(e)
+
+
 # ---- losses, layers ---------------------------------------------------------------------------------------
 def test_losses(device, rng):
     x, t = randn(rng, 6, 4), rng.integers(0, 4, 6)

@@ -478,10 +478,27 @@ AttnCall attn_setup(py::handle q_obj, py::handle k_obj, py::handle v_obj, py::ha
     return c;
 }
 
+// precision "highest" runs the fp32 kernels; "high" / "medium" allow tf32 / bf16 products on the tensor
+// cores (PyTorch's float32_matmul_precision names).
+void check_attn_precision(const std::string& precision) {
+    if (precision != "highest" && precision != "high" && precision != "medium")
+        throw py::value_error("attention: precision must be 'highest' (fp32), 'high' (tf32 tensor cores) or "
+                              "'medium' (bf16 tensor cores), got '" + precision + "'");
+}
+
+// Whether the tensor-core kernels take a call at `precision`: where attention_tc_supported (head dim, GPU);
+// elsewhere the fp32 kernels run, as for "highest".
+bool attn_tensor_cores(const std::string& precision, int64_t e, cuda::MatmulPrecision& prec) {
+    if (precision == "highest") return false;
+    prec = precision == "high" ? cuda::MatmulPrecision::tf32 : cuda::MatmulPrecision::bf16;
+    return cuda::attention_tc_supported(e, prec);
+}
+
 void cuda_attention_forward(py::handle q_obj, py::handle k_obj, py::handle v_obj, py::handle mask_obj,
                             py::handle out_obj, py::handle lse_obj, std::optional<double> scale, bool is_causal,
-                            uintptr_t stream) {
+                            uintptr_t stream, const std::string& precision) {
     require_built();
+    check_attn_precision(precision);
     AttnCall c = attn_setup(q_obj, k_obj, v_obj, mask_obj, scale, is_causal);
     cuda::AttentionArgs& a = c.args;
     CudaArray out = parse_cai(out_obj, "out"), lse = parse_cai(lse_obj, "lse");
@@ -504,15 +521,22 @@ void cuda_attention_forward(py::handle q_obj, py::handle k_obj, py::handle v_obj
     std::vector<const CudaArray*> all = {&c.q, &c.k, &c.v, &out, &lse};
     if (c.has_mask) all.push_back(&c.mask);
     require_on_current_device(all);
+    cuda::MatmulPrecision prec{};
+    const bool tc = attn_tensor_cores(precision, a.e, prec);
     py::gil_scoped_release nogil;
-    cuda::attention_forward(a, c.q.ptr, c.k.ptr, c.v.ptr, c.has_mask ? c.mask.ptr : 0, out.ptr, lse.ptr, stream);
+    if (tc)
+        cuda::attention_tc_forward(a, prec, c.q.ptr, c.k.ptr, c.v.ptr, c.has_mask ? c.mask.ptr : 0, out.ptr, lse.ptr,
+                                   stream);
+    else
+        cuda::attention_forward(a, c.q.ptr, c.k.ptr, c.v.ptr, c.has_mask ? c.mask.ptr : 0, out.ptr, lse.ptr, stream);
 }
 
 void cuda_attention_backward(py::handle q_obj, py::handle k_obj, py::handle v_obj, py::handle mask_obj,
                              py::handle out_obj, py::handle dout_obj, py::handle lse_obj, py::handle dq_obj,
                              py::handle dk_obj, py::handle dv_obj, std::optional<double> scale, bool is_causal,
-                             uintptr_t stream) {
+                             uintptr_t stream, const std::string& precision, py::handle workspace_obj) {
     require_built();
+    check_attn_precision(precision);
     AttnCall c = attn_setup(q_obj, k_obj, v_obj, mask_obj, scale, is_causal);
     cuda::AttentionArgs& a = c.args;
     CudaArray out = parse_cai(out_obj, "out"), dout = parse_cai(dout_obj, "grad_out"), lse = parse_cai(lse_obj, "lse");
@@ -537,9 +561,30 @@ void cuda_attention_backward(py::handle q_obj, py::handle k_obj, py::handle v_ob
     std::vector<const CudaArray*> all = ins;
     for (const CudaArray* o : {&dq, &dk, &dv}) all.push_back(o);
     require_on_current_device(all);
+    cuda::MatmulPrecision prec{};
+    const bool tc = attn_tensor_cores(precision, a.e, prec);
+    CudaArray ws;
+    if (tc) {
+        // The tensor-core backward keeps rowsum(grad_out * out) of every query in a workspace.
+        if (workspace_obj.is_none())
+            throw py::value_error("attention backward at precision '" + precision + "' needs a workspace: a "
+                                  "contiguous float32 array of shape " + shape_str({a.batch, a.heads, a.l}));
+        ws = parse_cai(workspace_obj, "workspace");
+        require_dtype(ws, "<f4", "float32");
+        if (ws.shape != std::vector<int64_t>{a.batch, a.heads, a.l} || !c_contiguous(ws))
+            throw py::value_error("workspace must be a contiguous float32 array of shape " +
+                                  shape_str({a.batch, a.heads, a.l}) + ", got " + shape_str(ws.shape));
+        require_writeable(ws);
+        for (const CudaArray* x : all) require_no_overlap(ws, *x);
+        require_on_current_device({&ws});
+    }
     py::gil_scoped_release nogil;
-    cuda::attention_backward(a, c.q.ptr, c.k.ptr, c.v.ptr, c.has_mask ? c.mask.ptr : 0, out.ptr, dout.ptr, lse.ptr,
-                             dq.ptr, dk.ptr, dv.ptr, stream);
+    if (tc)
+        cuda::attention_tc_backward(a, prec, c.q.ptr, c.k.ptr, c.v.ptr, c.has_mask ? c.mask.ptr : 0, out.ptr, dout.ptr,
+                                    lse.ptr, dq.ptr, dk.ptr, dv.ptr, ws.ptr, stream);
+    else
+        cuda::attention_backward(a, c.q.ptr, c.k.ptr, c.v.ptr, c.has_mask ? c.mask.ptr : 0, out.ptr, dout.ptr,
+                                 lse.ptr, dq.ptr, dk.ptr, dv.ptr, stream);
 }
 
 }  // namespace
@@ -598,14 +643,17 @@ void register_cuda(py::module_& m) {
         "average pooling backward (writes all of grad_input), CUDA float32.");
     m.def("cuda_attention_forward", &cuda_attention_forward, py::arg("query"), py::arg("key"), py::arg("value"),
           py::arg("attn_mask"), py::arg("out"), py::arg("lse"), py::kw_only(), py::arg("scale") = py::none(),
-          py::arg("is_causal") = false, py::arg("stream") = uintptr_t{0},
+          py::arg("is_causal") = false, py::arg("stream") = uintptr_t{0}, py::arg("precision") = "highest",
           "Fused attention forward (flash style) on CUDA float32 (b, h, l, e) / (b, h, s, e) arrays; writes out "
-          "and the (b, h, l) log-sum-exp. attn_mask: None, float32 (added) or bool (True = attend), broadcast.");
+          "and the (b, h, l) log-sum-exp. attn_mask: None, float32 (added) or bool (True = attend), broadcast. "
+          "precision 'highest' (fp32), 'high' / 'medium' (tf32 / bf16 tensor cores where they cover the head dim).");
     m.def("cuda_attention_backward", &cuda_attention_backward, py::arg("query"), py::arg("key"), py::arg("value"),
           py::arg("attn_mask"), py::arg("out"), py::arg("grad_out"), py::arg("lse"), py::arg("grad_query"),
           py::arg("grad_key"), py::arg("grad_value"), py::kw_only(), py::arg("scale") = py::none(),
-          py::arg("is_causal") = false, py::arg("stream") = uintptr_t{0},
-          "Fused attention backward: grad_query, grad_key, grad_value (write-only) from the forward's out and lse.");
+          py::arg("is_causal") = false, py::arg("stream") = uintptr_t{0}, py::arg("precision") = "highest",
+          py::arg("workspace") = py::none(),
+          "Fused attention backward: grad_query, grad_key, grad_value (write-only) from the forward's out and lse, "
+          "at the forward's precision; 'high' / 'medium' need a float32 (b, h, l) workspace.");
 }
 
 }  // namespace tf::bind

@@ -84,5 +84,14 @@ void attention_backward(const AttentionArgs&, uintptr_t, uintptr_t, uintptr_t, u
                         uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t) {
     not_built("cuda attention_backward");
 }
+bool attention_tc_supported(int64_t, MatmulPrecision) { return false; }
+void attention_tc_forward(const AttentionArgs&, MatmulPrecision, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t,
+                          uintptr_t, uintptr_t) {
+    not_built("cuda attention_tc_forward");
+}
+void attention_tc_backward(const AttentionArgs&, MatmulPrecision, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t,
+                           uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t) {
+    not_built("cuda attention_tc_backward");
+}
 
 }  // namespace tf::cuda

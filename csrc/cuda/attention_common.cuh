@@ -30,6 +30,7 @@ struct AttnParams {
     float* dq;
     float* dk;
     float* dv;
+    float* delta;       // tensor-core backward: rowsum(dout * o) (batch, heads, l), dq kernel -> dkv kernel
     AttnStrides sq, sk, sv, so, sdo, sdq, sdk, sdv;
     int64_t ms[4];
     int heads, l, s, e;

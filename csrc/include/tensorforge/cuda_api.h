@@ -166,4 +166,18 @@ void attention_forward(const AttentionArgs& a, uintptr_t q, uintptr_t k, uintptr
 void attention_backward(const AttentionArgs& a, uintptr_t q, uintptr_t k, uintptr_t v, uintptr_t mask, uintptr_t o,
                         uintptr_t dout, uintptr_t lse, uintptr_t dq, uintptr_t dk, uintptr_t dv, uintptr_t stream);
 
+// ---- fused attention on the tensor cores (attention_tc_forward.cu, attention_tc_backward.cu) ----
+// The same semantics as attention_forward / attention_backward with the products q k^T, p v (and
+// the backward's) at `precision`: operands rounded to tf32 or bfloat16, float32 accumulation and
+// softmax. Covered: tf32 for e <= 64, bf16 for e <= 128, on compute capability 8.0 or newer;
+// attention_tc_supported says whether (it queries the current device), and the launchers throw
+// where it is false. The backward must get the precision of the forward that produced o and lse;
+// it writes rowsum(dout * o) into `delta`, a float32 workspace of batch * heads * l elements.
+bool attention_tc_supported(int64_t e, MatmulPrecision precision);
+void attention_tc_forward(const AttentionArgs& a, MatmulPrecision precision, uintptr_t q, uintptr_t k, uintptr_t v,
+                          uintptr_t mask, uintptr_t o, uintptr_t lse, uintptr_t stream);
+void attention_tc_backward(const AttentionArgs& a, MatmulPrecision precision, uintptr_t q, uintptr_t k, uintptr_t v,
+                           uintptr_t mask, uintptr_t o, uintptr_t dout, uintptr_t lse, uintptr_t dq, uintptr_t dk,
+                           uintptr_t dv, uintptr_t delta, uintptr_t stream);
+
 }  // namespace tf::cuda

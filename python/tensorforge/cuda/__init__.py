@@ -23,7 +23,11 @@ Kernels, on any array exposing ``__cuda_array_interface__`` (cupy arrays, torch 
     adamw_step(params, grads, exp_avgs, exp_avg_sqs, *, lr, step, ...)  (adam_step: L2 variant)
     conv2d_forward / conv2d_grad_input / conv2d_grad_weight   (NCHW float32, implicit GEMM)
     max_pool2d_forward / max_pool2d_backward / avg_pool2d_forward / avg_pool2d_backward
-    attention_forward / attention_backward   (fused flash-style attention, saves log-sum-exp)
+    attention_forward / attention_backward   (fused flash-style attention, saves log-sum-exp;
+                                              precision="high"/"medium": tf32 / bf16 tensor cores)
+    set_float32_matmul_precision / get_float32_matmul_precision
+                    "highest" (default), "high" or "medium", as torch.set_float32_matmul_precision:
+                    the precision F.scaled_dot_product_attention on CUDA tensors runs at
     layer_norm_forward / layer_norm_backward, gelu_forward / gelu_backward
     softmax_forward / softmax_backward   (softmax or log-softmax over the last dim, log=True)
     cross_entropy_forward / cross_entropy_backward   (fused, class indices, weights, ignore_index,
@@ -60,6 +64,8 @@ __all__ = [
     "avg_pool2d_backward",
     "attention_forward",
     "attention_backward",
+    "set_float32_matmul_precision",
+    "get_float32_matmul_precision",
     "layer_norm_forward",
     "layer_norm_backward",
     "gelu_forward",
@@ -262,6 +268,21 @@ def _empty_like_lib(like, shape, dtype="float32"):
     return cupy.empty(tuple(shape), dtype=getattr(cupy, dtype))
 
 
+def _scratch_on(stream, like, shape):
+    """A float32 temporary for kernels enqueued on `stream`, allocated in that stream's order: cupy's and
+    torch's pools hand a freed block only to later work on the stream it was allocated for, so dropping the
+    temporary right after the launch is safe even when `stream` is not the current one."""
+    if stream == current_stream(like):
+        return _empty_like_lib(like, shape)
+    if _is_torch(like):
+        import torch
+        with torch.cuda.stream(torch.cuda.ExternalStream(stream, device=like.device)):
+            return torch.empty(tuple(shape), dtype=torch.float32, device=like.device)
+    cupy = _import_cupy("allocating a workspace")
+    with cupy.cuda.ExternalStream(stream):
+        return cupy.empty(tuple(shape), dtype=cupy.float32)
+
+
 def _shape(x, what):
     try:
         return tuple(int(d) for d in x.shape)
@@ -371,30 +392,67 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padd
     return dx
 
 
-def attention_forward(query, key, value, attn_mask=None, is_causal=False, scale=None, *, stream=None):
+_PRECISIONS = ("highest", "high", "medium")
+_float32_matmul_precision = "highest"
+
+
+def _check_precision(precision):
+    if precision not in _PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(map(repr, _PRECISIONS))}, got {precision!r}")
+    return precision
+
+
+def set_float32_matmul_precision(precision):
+    """How float32 products may be taken on the GPU, with the names of torch.set_float32_matmul_precision:
+    "highest" (the default: float32 products), "high" (tf32 tensor cores allowed) or "medium" (bfloat16
+    tensor cores allowed); accumulation stays float32. F.scaled_dot_product_attention on CUDA tensors
+    follows it (attention_forward's `precision`); matmul routing does not read it yet: pass `precision`
+    to tensorforge.cuda.gemm."""
+    global _float32_matmul_precision
+    _float32_matmul_precision = _check_precision(precision)
+
+
+def get_float32_matmul_precision():
+    """The precision set by set_float32_matmul_precision ("highest" unless changed)."""
+    return _float32_matmul_precision
+
+
+def attention_forward(query, key, value, attn_mask=None, is_causal=False, scale=None, *, precision="highest",
+                      stream=None):
     """Fused attention, softmax(scale * q k^T + mask) v, on float32 (B, H, L, E) / (B, H, S, E) CUDA arrays
     (any strides with a contiguous last dim, E <= 128). attn_mask: None, float32 (added) or bool (True =
     attend), broadcastable to (B, H, L, S); is_causal masks keys j > i (PyTorch's convention); scale
     defaults to 1/sqrt(E). Returns (out, lse) with lse the (B, H, L) log-sum-exp for the backward. A query
-    whose keys are all masked gets zeros (PyTorch's math path gives NaN)."""
+    whose keys are all masked gets zeros (PyTorch's math path gives NaN).
+
+    ``precision`` "highest" runs the fp32 kernel (attention_forward.cu); "high" and "medium" allow tf32 /
+    bfloat16 products on the tensor cores (attention_tc_forward.cu: tf32 for E <= 64, bf16 for E <= 128,
+    compute capability 8.0 or newer; elsewhere the fp32 kernel runs). Pass the same precision to
+    attention_backward."""
+    _check_precision(precision)
     _require_available("attention_forward")
     b, h, l, e = _shape(query, "query")
     out = _empty_like_lib(query, (b, h, l, e))
     lse = _empty_like_lib(query, (b, h, l))
     _C.cuda_attention_forward(query, key, value, attn_mask, out, lse, scale=scale, is_causal=bool(is_causal),
-                              stream=_stream_arg(stream, (query,)))
+                              stream=_stream_arg(stream, (query,)), precision=precision)
     return out, lse
 
 
 def attention_backward(grad_out, query, key, value, out, lse, attn_mask=None, is_causal=False, scale=None, *,
-                       stream=None):
-    """Gradients (grad_query, grad_key, grad_value) of attention_forward, recomputed from its out and lse."""
+                       precision="highest", stream=None):
+    """Gradients (grad_query, grad_key, grad_value) of attention_forward, recomputed from its out and lse,
+    at the forward's `precision`."""
+    _check_precision(precision)
     _require_available("attention_backward")
-    dq = _empty_like_lib(query, _shape(query, "query"))
+    qshape = _shape(query, "query")
+    dq = _empty_like_lib(query, qshape)
     dk = _empty_like_lib(query, _shape(key, "key"))
     dv = _empty_like_lib(query, _shape(value, "value"))
+    st = _stream_arg(stream, (query,))
+    workspace = None if precision == "highest" else _scratch_on(st, query, qshape[:3])
     _C.cuda_attention_backward(query, key, value, attn_mask, out, grad_out, lse, dq, dk, dv, scale=scale,
-                               is_causal=bool(is_causal), stream=_stream_arg(stream, (query,)))
+                               is_causal=bool(is_causal), stream=st, precision=precision, workspace=workspace)
     return dq, dk, dv
 
 

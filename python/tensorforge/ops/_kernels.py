@@ -9,7 +9,8 @@ What runs where on CUDA:
   conv2d        float32: tensorforge.cuda.conv2d_* ; float64: taps + cupy.matmul (ops/spatial_composed.py)
   max/avg pool  float32: tensorforge.cuda.*_pool2d_* ; float64: taps on cupy (ops/spatial_composed.py)
   adaptive avg  cupy reshape + mean when the output divides the input, else A_h @ x @ A_w^T (cupy.matmul)
-  attention     float32, head dim <= 128: tensorforge.cuda.attention_* ; else a cupy composition
+  attention     float32, head dim <= 128: tensorforge.cuda.attention_* (fp32 kernel, or tf32 / bf16 tensor
+                cores under tensorforge.cuda.set_float32_matmul_precision); else a cupy composition
   layer_norm    CPU float32/64: our C++ kernel; CUDA float32: tensorforge.cuda.layer_norm_*
   gelu          CPU: our C++ kernels (elementwise.py); CUDA float32: tensorforge.cuda.gelu_*
   softmax       CUDA float32 over the last dim: tensorforge.cuda.softmax_* (forward, and the backward

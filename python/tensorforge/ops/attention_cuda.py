@@ -2,7 +2,9 @@
 attention_backward) for float32 with the value head dim equal to the query's, head dim <= 128, no dropout
 and no gradient for the mask; anything else is composed from cupy-backed tensor ops (matmul, softmax,
 dropout), which autograd differentiates (a query whose keys are all masked gives NaN there, as PyTorch's
-math path does, where the kernel gives zeros)."""
+math path does, where the kernel gives zeros). The kernel's products follow
+tensorforge.cuda.set_float32_matmul_precision ("highest" by default: float32; "high" / "medium": tf32 /
+bfloat16 tensor cores where they cover the head dim), read at the forward and kept for its backward."""
 import numpy as np
 
 from .._backend import check_same_device, xp
@@ -32,12 +34,13 @@ def _flat4(a, batch):
 
 
 class ScaledDotProductAttentionCudaBackward0(Node):
-    __slots__ = ("arrays", "mask", "causal", "scale", "shapes")
+    __slots__ = ("arrays", "mask", "causal", "scale", "shapes", "precision")
 
     def backward(self, g):
         q, k, v, out, lse = self.arrays
         dout = xp(q).ascontiguousarray(g._data, dtype=q.dtype).reshape(out.shape)
-        dq, dk, dv = _cuda().attention_backward(dout, q, k, v, out, lse, self.mask, self.causal, self.scale)
+        dq, dk, dv = _cuda().attention_backward(dout, q, k, v, out, lse, self.mask, self.causal, self.scale,
+                                                precision=self.precision)
         batch, shapes = self.shapes[0], self.shapes[1:]
         return tuple(make(_sum_to(d.reshape(batch + d.shape[2:]), shp)) for d, shp in zip((dq, dk, dv), shapes))
 
@@ -87,13 +90,14 @@ def scaled_dot_product_attention(query, key, value, attn_mask, dropout_p, is_cau
         return _composed(query, key, value, attn_mask, dropout_p, is_causal, scale)
     mask = None if attn_mask is None else _mask(attn_mask, batch, L, S)
     q, k, v = _flat4(query._data, batch), _flat4(key._data, batch), _flat4(value._data, batch)
-    out, lse = _cuda().attention_forward(q, k, v, mask, bool(is_causal), scale)
+    precision = _cuda().get_float32_matmul_precision()
+    out, lse = _cuda().attention_forward(q, k, v, mask, bool(is_causal), scale, precision=precision)
     result = make(out.reshape(batch + (L, Ev)))
     inputs = (query, key, value)
     if state.enabled and any(t.requires_grad for t in inputs):
         node = ScaledDotProductAttentionCudaBackward0(tuple(edge(t) for t in inputs))
         node.arrays = (q, k, v, out, lse)
-        node.mask, node.causal, node.scale = mask, bool(is_causal), scale
+        node.mask, node.causal, node.scale, node.precision = mask, bool(is_causal), scale, precision
         node.shapes = (batch, query.shape, key.shape, value.shape)
         result._grad_fn = node
         result.requires_grad = True
