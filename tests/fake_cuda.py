@@ -33,13 +33,24 @@ def _gemm_layout(a, name):
         raise ValueError(f"{name} must be contiguous along one of its last two dimensions")
 
 
-def gemm(a, b, out=None, *, alpha=1.0, beta=0.0, stream=None):
+def tensor_core_path():
+    """The stand-in plays a GPU with tensor cores (compute capability 8.0+)."""
+    return "mma.sync (stand-in)"
+
+
+def gemm(a, b, out=None, *, alpha=1.0, beta=0.0, stream=None, precision="highest", tensor_core="auto"):
     A, B = _arr(a, "a"), _arr(b, "b")
     for x, n in ((A, "a"), (B, "b")):
         if x.ndim not in (2, 3):
             raise ValueError(f"{n} must have 2 to 3 dimensions")
         _gemm_layout(x, n)
-    r = alpha * np.matmul(A.astype(np.float64), B.astype(np.float64))
+    if precision not in ("highest", "high", "medium"):
+        raise ValueError(f"precision must be 'highest', 'high' or 'medium', got {precision!r}")
+    A, B = A.astype(np.float64), B.astype(np.float64)
+    if precision != "highest":  # the tensor-core kernels' operand rounding: tf32 (cvt.rna) or bf16 (RNE)
+        bits, ties_away = (11, True) if precision == "high" else (8, False)
+        A, B = _round_sig(A, bits, ties_away), _round_sig(B, bits, ties_away)
+    r = alpha * np.matmul(A, B)
     if out is None:
         out = fake_cupy.ndarray(np.empty(r.shape, np.float32))
     O = _arr(out, "out")
@@ -355,7 +366,7 @@ def cross_entropy_backward(grad_output, input, target, stats, weight=None, ignor
     return fake_cupy.ndarray(dx.astype(np.float32))
 
 
-KERNELS = ("gemm", "adamw_step", "adam_step", "conv2d_forward", "conv2d_grad_input", "conv2d_grad_weight",
+KERNELS = ("tensor_core_path", "gemm", "adamw_step", "adam_step", "conv2d_forward", "conv2d_grad_input", "conv2d_grad_weight",
            "attention_forward", "attention_backward", "layer_norm_forward", "layer_norm_backward", "gelu_forward",
            "gelu_backward", "softmax_forward", "softmax_backward", "cross_entropy_forward", "cross_entropy_backward")
 

@@ -471,8 +471,11 @@ def test_conv_pool_attention_argument_checks():
 
 
 def test_attention_precision_setting():
-    """tensorforge.cuda.set_float32_matmul_precision: torch's three names, "highest" by default, checked
-    (also by the attention wrappers, before they look for a device)."""
+    """tensorforge.set_float32_matmul_precision (also tensorforge.cuda.*): torch's three names, "highest" by
+    default, checked (also by the attention wrappers, before they look for a device)."""
+    import tensorforge
+
+    assert tfc.set_float32_matmul_precision is tensorforge.set_float32_matmul_precision
     assert tfc.get_float32_matmul_precision() == "highest"
     try:
         for p in ("high", "medium", "highest"):

@@ -12,6 +12,7 @@ import pytest
 import tensorforge as tf
 import tensorforge.nn as nn
 import tensorforge.nn.functional as F
+from tensorforge import _precision
 from tensorforge._backend import xp
 from conftest import REAL_CUDA
 
@@ -377,14 +378,14 @@ def _attention_ref64(q, k, v, w, wd, causal):
 
 @pytest.mark.parametrize("precision,bits,ties_away,tol", [("high", 11, True, 3e-3), ("medium", 8, False, 2e-2)])
 def test_sdpa_follows_float32_matmul_precision(device, rng, monkeypatch, precision, bits, ties_away, tol):
-    """F.scaled_dot_product_attention on CUDA takes tensorforge.cuda.set_float32_matmul_precision: tf32 /
+    """F.scaled_dot_product_attention on CUDA takes tensorforge.set_float32_matmul_precision: tf32 /
     bf16 products (operands rounded, float32 accumulation), the forward's precision kept for the backward.
     The CPU path does not read it."""
     tfc = tf.cuda
     assert tfc.get_float32_matmul_precision() == "highest"
     with pytest.raises(ValueError, match="precision must be one of"):
         tfc.set_float32_matmul_precision("low")
-    monkeypatch.setattr(tfc, "_float32_matmul_precision", "highest")  # undone after the test
+    monkeypatch.setattr(_precision, "_current", "highest")  # undone after the test
     q, k, v, w = (randn(rng, 2, 3, 37, 64) for _ in range(4))
     tfc.set_float32_matmul_precision(precision)
     qt, kt, vt = (leaf(a, device) for a in (q, k, v))
@@ -401,6 +402,33 @@ def test_sdpa_follows_float32_matmul_precision(device, rng, monkeypatch, precisi
         assert err < (1e-5 if device == "cpu" else tol), err
         if device != "cpu" and not REAL_CUDA:  # the stand-in rounds exactly like the reference
             assert err < 1e-5 < np.linalg.norm(g - e) / np.linalg.norm(e)
+
+
+@pytest.mark.parametrize("precision,bits,ties_away", [("high", 11, True), ("medium", 8, False)])
+def test_matmul_follows_float32_matmul_precision(device, rng, monkeypatch, precision, bits, ties_away):
+    """matmul / linear on CUDA float32 tensors take tensorforge.set_float32_matmul_precision: tf32 / bf16
+    operands, float32 accumulation (the stand-in rounds exactly like the kernels); the CPU and float64
+    stay exact, and "highest" is the default."""
+    assert tf.get_float32_matmul_precision() == "highest" and tf.cuda.get_float32_matmul_precision is \
+        tf.get_float32_matmul_precision
+    monkeypatch.setattr(_precision, "_current", "highest")  # undone after the test
+    a, b, w = randn(rng, 3, 33, 40), randn(rng, 40, 17), randn(rng, 17, 40)
+    tf.set_float32_matmul_precision(precision)
+    got = host(tf.tensor(a, device=device) @ tf.tensor(b, device=device))
+    lin = host(F.linear(tf.tensor(a, device=device), tf.tensor(w, device=device)))
+    exact64 = host(tf.tensor(a, dtype=tf.float64, device=device) @ tf.tensor(b, dtype=tf.float64, device=device))
+    a64, b64, w64 = (x.astype(np.float64) for x in (a, b, w))
+    exact = a64 @ b64
+    np.testing.assert_allclose(exact64, exact, rtol=1e-12)
+    if device == "cpu" or REAL_CUDA:
+        ref, ref_lin = exact, a64 @ w64.T
+        tol = 1e-5 if device == "cpu" else (3e-3 if precision == "high" else 2e-2)
+    else:
+        r = lambda x: _round_sig(x, bits, ties_away)  # noqa: E731
+        ref, ref_lin, tol = r(a64) @ r(b64), r(a64) @ r(w64).T, 1e-6
+        assert np.linalg.norm(got - exact) / np.linalg.norm(exact) > 10 * tol  # the rounding is visible
+    for g, e in ((got, ref), (lin, ref_lin)):
+        assert np.linalg.norm(g - e) / np.linalg.norm(e) < tol
 
 
 # ---- losses, layers ---------------------------------------------------------------------------------------

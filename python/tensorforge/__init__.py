@@ -4,6 +4,7 @@ from ._config import config, get_num_threads, set_num_threads, show_config
 from ._dtype import bool_ as bool  # noqa: A001 - PyTorch's names
 from ._dtype import double, dtype, float, float32, float64, int, int32, int64, long, uint8  # noqa: A001
 from ._backend import device
+from ._precision import get_float32_matmul_precision, set_float32_matmul_precision
 from .tensor import Tensor
 from . import _host_cache, _tensor_methods
 

@@ -26,8 +26,9 @@ Kernels, on any array exposing ``__cuda_array_interface__`` (cupy arrays, torch 
     attention_forward / attention_backward   (fused flash-style attention, saves log-sum-exp;
                                               precision="high"/"medium": tf32 / bf16 tensor cores)
     set_float32_matmul_precision / get_float32_matmul_precision
-                    "highest" (default), "high" or "medium", as torch.set_float32_matmul_precision:
-                    the precision F.scaled_dot_product_attention on CUDA tensors runs at
+                    "highest" (default), "high" or "medium", as torch.set_float32_matmul_precision
+                    (also tensorforge.set_float32_matmul_precision): the precision matmul / linear and
+                    F.scaled_dot_product_attention on CUDA float32 tensors run at
     layer_norm_forward / layer_norm_backward, gelu_forward / gelu_backward
     softmax_forward / softmax_backward   (softmax or log-softmax over the last dim, log=True)
     cross_entropy_forward / cross_entropy_backward   (fused, class indices, weights, ignore_index,
@@ -43,6 +44,7 @@ tests/test_cuda_kernels.py have passed on a GPU (bench/gpu_suite.sh), nothing he
 be correct or fast on a device.
 """
 from .. import _C
+from .._precision import check_precision, get_float32_matmul_precision, set_float32_matmul_precision
 
 __all__ = [
     "is_built",
@@ -392,31 +394,6 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padd
     return dx
 
 
-_PRECISIONS = ("highest", "high", "medium")
-_float32_matmul_precision = "highest"
-
-
-def _check_precision(precision):
-    if precision not in _PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(map(repr, _PRECISIONS))}, got {precision!r}")
-    return precision
-
-
-def set_float32_matmul_precision(precision):
-    """How float32 products may be taken on the GPU, with the names of torch.set_float32_matmul_precision:
-    "highest" (the default: float32 products), "high" (tf32 tensor cores allowed) or "medium" (bfloat16
-    tensor cores allowed); accumulation stays float32. F.scaled_dot_product_attention on CUDA tensors
-    follows it (attention_forward's `precision`); matmul routing does not read it yet: pass `precision`
-    to tensorforge.cuda.gemm."""
-    global _float32_matmul_precision
-    _float32_matmul_precision = _check_precision(precision)
-
-
-def get_float32_matmul_precision():
-    """The precision set by set_float32_matmul_precision ("highest" unless changed)."""
-    return _float32_matmul_precision
-
-
 def attention_forward(query, key, value, attn_mask=None, is_causal=False, scale=None, *, precision="highest",
                       stream=None):
     """Fused attention, softmax(scale * q k^T + mask) v, on float32 (B, H, L, E) / (B, H, S, E) CUDA arrays
@@ -429,7 +406,7 @@ def attention_forward(query, key, value, attn_mask=None, is_causal=False, scale=
     bfloat16 products on the tensor cores (attention_tc_forward.cu: tf32 for E <= 64, bf16 for E <= 128,
     compute capability 8.0 or newer; elsewhere the fp32 kernel runs). Pass the same precision to
     attention_backward."""
-    _check_precision(precision)
+    check_precision(precision)
     _require_available("attention_forward")
     b, h, l, e = _shape(query, "query")
     out = _empty_like_lib(query, (b, h, l, e))
@@ -443,7 +420,7 @@ def attention_backward(grad_out, query, key, value, out, lse, attn_mask=None, is
                        precision="highest", stream=None):
     """Gradients (grad_query, grad_key, grad_value) of attention_forward, recomputed from its out and lse,
     at the forward's `precision`."""
-    _check_precision(precision)
+    check_precision(precision)
     _require_available("attention_backward")
     qshape = _shape(query, "query")
     dq = _empty_like_lib(query, qshape)

@@ -4,13 +4,14 @@ CUDA kernel yet (float64, batched shapes the GEMM does not take, adaptive poolin
 device data to the host. Each function takes and returns arrays of its inputs' library.
 
 What runs where on CUDA:
-  gemm          float32: tensorforge.cuda.gemm (2-D, or batched 3-D with broadcast batch strides);
+  gemm          float32: tensorforge.cuda.gemm (2-D, or batched 3-D with broadcast batch strides), tf32 /
+                bf16 tensor cores under tensorforge.set_float32_matmul_precision("high" / "medium");
                 float64 / other dtypes: cupy.matmul (cuBLAS)
   conv2d        float32: tensorforge.cuda.conv2d_* ; float64: taps + cupy.matmul (ops/spatial_composed.py)
   max/avg pool  float32: tensorforge.cuda.*_pool2d_* ; float64: taps on cupy (ops/spatial_composed.py)
   adaptive avg  cupy reshape + mean when the output divides the input, else A_h @ x @ A_w^T (cupy.matmul)
   attention     float32, head dim <= 128: tensorforge.cuda.attention_* (fp32 kernel, or tf32 / bf16 tensor
-                cores under tensorforge.cuda.set_float32_matmul_precision); else a cupy composition
+                cores under tensorforge.set_float32_matmul_precision); else a cupy composition
   layer_norm    CPU float32/64: our C++ kernel; CUDA float32: tensorforge.cuda.layer_norm_*
   gelu          CPU: our C++ kernels (elementwise.py); CUDA float32: tensorforge.cuda.gelu_*
   softmax       CUDA float32 over the last dim: tensorforge.cuda.softmax_* (forward, and the backward
@@ -22,6 +23,7 @@ import numpy as np
 
 from .. import _C
 from .._backend import xp
+from .._precision import get_float32_matmul_precision
 from . import spatial_composed as composed
 
 _F32 = np.dtype(np.float32)
@@ -80,14 +82,24 @@ def gemm_operand(a):
     return xp(a).ascontiguousarray(a)
 
 
+def _matmul_precision():
+    """tensorforge.set_float32_matmul_precision's setting where the GPU has tensor cores, else "highest"
+    (the setting is a permission, as in PyTorch)."""
+    precision = get_float32_matmul_precision()
+    if precision != "highest" and _cuda().tensor_core_path().startswith("none"):
+        return "highest"
+    return precision
+
+
 def gemm(a, b, out, beta=0.0):
     """out = a @ b + beta * out for 2-D, or 3-D batched (batch, m, k) @ (batch, k, n), arrays of one dtype
-    and device. CPU: our GEMM. CUDA float32: our CUDA GEMM. CUDA float64: cupy.matmul (cuBLAS)."""
+    and device. CPU: our GEMM. CUDA float32: our CUDA GEMM at the float32 matmul precision (tf32 / bf16
+    tensor cores where allowed). CUDA float64: cupy.matmul (cuBLAS)."""
     if not on_cuda(out):
         _C.gemm(gemm_operand(a), gemm_operand(b), out, beta=beta)
         return out
     if out.dtype == _F32 and a.dtype == _F32 and b.dtype == _F32:
-        _cuda().gemm(gemm_operand(a), gemm_operand(b), out, beta=float(beta))
+        _cuda().gemm(gemm_operand(a), gemm_operand(b), out, beta=float(beta), precision=_matmul_precision())
         return out
     cp = xp(out)
     if beta == 0:

@@ -3,7 +3,7 @@ attention_backward) for float32 with the value head dim equal to the query's, he
 and no gradient for the mask; anything else is composed from cupy-backed tensor ops (matmul, softmax,
 dropout), which autograd differentiates (a query whose keys are all masked gives NaN there, as PyTorch's
 math path does, where the kernel gives zeros). The kernel's products follow
-tensorforge.cuda.set_float32_matmul_precision ("highest" by default: float32; "high" / "medium": tf32 /
+tensorforge.set_float32_matmul_precision ("highest" by default: float32; "high" / "medium": tf32 /
 bfloat16 tensor cores where they cover the head dim), read at the forward and kept for its backward."""
 import numpy as np
 
