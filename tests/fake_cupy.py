@@ -12,6 +12,7 @@ about speed or about real GPU behaviour (streams, asynchrony, memory).
 """
 import builtins
 import types
+import weakref
 
 import numpy as _np
 
@@ -71,6 +72,44 @@ class _Device:
 _DEVICE0 = _Device(0)
 
 
+class _MemoryPool:
+    """cupy's default memory pool, as far as tensorforge.cuda's memory queries use it: used_bytes() counts
+    the live arrays that own their memory, total_bytes() also the blocks freed arrays left reserved until
+    free_all_blocks()."""
+
+    def __init__(self):
+        self._used = self._reserved = 0
+
+    def track(self, array):
+        if array._a.base is None and array._a.nbytes:
+            self._used += array._a.nbytes
+            self._reserved = max(self._reserved, self._used)
+            weakref.finalize(array, self._release, array._a.nbytes)
+
+    def _release(self, nbytes):
+        self._used -= nbytes
+
+    def used_bytes(self):
+        return self._used
+
+    def total_bytes(self):
+        return self._reserved
+
+    def free_all_blocks(self):
+        self._reserved = self._used
+
+
+_POOL = _MemoryPool()
+
+
+def get_default_memory_pool():
+    return _POOL
+
+
+def get_default_pinned_memory_pool():
+    return types.SimpleNamespace(free_all_blocks=lambda: None)
+
+
 class ndarray:  # noqa: N801 - cupy's name
     __slots__ = ("_a", "__weakref__")
     __array_priority__ = 100
@@ -79,6 +118,7 @@ class ndarray:  # noqa: N801 - cupy's name
         if not isinstance(a, _np.ndarray):
             a = _np.asarray(a)
         self._a = a
+        _POOL.track(self)
 
     # ---- what real cupy refuses ------------------------------------------------------------------
     def __array__(self, dtype=None, copy=None):

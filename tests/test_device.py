@@ -157,6 +157,26 @@ def test_pickle_keeps_the_device(device, rng):
     np.testing.assert_array_equal(host(p), a)
 
 
+def test_cuda_memory_queries(device):
+    """tensorforge.cuda.memory_allocated / memory_reserved / empty_cache: cupy's pool with torch.cuda's names."""
+    mib = 1 << 20
+    before = tf.cuda.memory_allocated()
+    t = tf.zeros(4 * mib // 4, device=device)  # 4 MiB of float32
+    grown = tf.cuda.memory_allocated() - before
+    if device == "cpu":
+        assert grown == 0
+        tf.cuda.empty_cache()
+        return
+    assert grown >= 4 * mib and tf.cuda.memory_allocated(0) == tf.cuda.memory_allocated("cuda:0")
+    del t
+    assert tf.cuda.memory_allocated() <= before + mib  # the tensor's memory is free for reuse ...
+    assert tf.cuda.memory_reserved() >= before + 4 * mib  # ... but still held by the pool
+    tf.cuda.empty_cache()
+    assert tf.cuda.memory_reserved() < before + 4 * mib + mib
+    with pytest.raises(ValueError, match="expected a CUDA device"):
+        tf.cuda.memory_allocated("cpu")
+
+
 def test_numpy_of_a_cuda_tensor_is_pytorchs_error(device):
     t = tf.ones(3, device=device)
     if device == "cpu":

@@ -14,6 +14,8 @@ Queries (work in every build, with or without a driver or cupy):
     device_count()  GPUs the CUDA runtime sees (0 with no driver or no device)
     is_available()  built and at least one GPU visible
     build_info()    CUDA version and architectures compiled
+    memory_allocated(device=None) / memory_reserved(device=None) / empty_cache()
+                    cupy's memory pool, with torch.cuda's names (0 / no-op without cupy or a GPU)
     tensor_core_path()  the kernel precision "high" / "medium" run on the current device:
                     "wgmma (sm_90a, ...)" on Hopper, "mma.sync (...)" on Ampere / Ada, "none (why)"
 
@@ -53,6 +55,9 @@ __all__ = [
     "build_info",
     "tensor_core_path",
     "synchronize",
+    "memory_allocated",
+    "memory_reserved",
+    "empty_cache",
     "current_stream",
     "gemm",
     "adamw_step",
@@ -164,6 +169,51 @@ def _stream_arg(stream, arrays):
         if hasattr(stream, attr):
             return int(getattr(stream, attr))
     raise TypeError(f"stream must be an int (a cudaStream_t) or a cupy/torch stream object, got {type(stream).__name__}")
+
+
+def _device_index(device):
+    """The CUDA ordinal `device` names (an int, "cuda:1", a tensorforge.device), None for the current one."""
+    if device is None:
+        return None
+    from .._backend import device as as_device
+
+    d = as_device(device)
+    if d.type != "cuda":
+        raise ValueError(f"expected a CUDA device, got {d}")
+    return d.index
+
+
+def _pool_query(device, query):
+    """query(cupy's default memory pool) on `device` (None: the current one); 0 without cupy or a GPU."""
+    cupy = _try_import_cupy()
+    if cupy is None or not is_available():
+        return 0
+    index = _device_index(device)
+    if index is None:
+        return int(query(cupy.get_default_memory_pool()))
+    with cupy.cuda.Device(index):
+        return int(query(cupy.get_default_memory_pool()))
+
+
+def memory_allocated(device=None):
+    """Bytes of device memory held by live CUDA tensors (arrays of cupy's default memory pool) on `device`
+    (None: the current one), like torch.cuda.memory_allocated; 0 without cupy or a GPU."""
+    return _pool_query(device, lambda pool: pool.used_bytes())
+
+
+def memory_reserved(device=None):
+    """Bytes cupy's memory pool holds on `device`, in use or cached for reuse (torch.cuda.memory_reserved)."""
+    return _pool_query(device, lambda pool: pool.total_bytes())
+
+
+def empty_cache():
+    """Returns the cached, unused blocks of cupy's memory pools to the driver (torch.cuda.empty_cache);
+    live tensors are not touched. Does nothing without cupy or a GPU."""
+    cupy = _try_import_cupy()
+    if cupy is None or not is_available():
+        return
+    cupy.get_default_memory_pool().free_all_blocks()
+    cupy.get_default_pinned_memory_pool().free_all_blocks()
 
 
 def synchronize():
