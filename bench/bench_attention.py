@@ -215,9 +215,11 @@ def main():
     speed = [r["seconds"]["torch"] / r["seconds"]["ours"] for r in rows]
     vs_plain = [r["seconds"]["plain"] / r["seconds"]["ours"] for r in rows if "plain" in r["seconds"]]
     fwd_frac = [r["fwd_gflops_ours"] / gemm for r in rows if r["fwd_gflops_ours"]]
-    print(f"\nspeed vs torch (torch time / ours): geomean {geomean(speed):.2f}, min {min(speed):.2f}; "
-          f"vs our plain path: geomean {geomean(vs_plain):.2f}, min {min(vs_plain):.2f}; "
-          f"forward GFLOP/s as a fraction of our GEMM: geomean {geomean(fwd_frac):.2f}, min {min(fwd_frac):.2f}")
+    def spread(values):
+        return f"geomean {geomean(values):.2f}, min {min(values):.2f}" if values else "no cases"
+
+    print(f"\nspeed vs torch (torch time / ours): {spread(speed)}; vs our plain path: {spread(vs_plain)}; "
+          f"forward GFLOP/s as a fraction of our GEMM: {spread(fwd_frac)}")
     if skipped:
         print("skipped (work above --max-work): " + "; ".join(skipped))
     peak = {}
