@@ -84,6 +84,21 @@ def test_kernel_matches_reference(rng, isa, threads, dtype, shape, causal):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+def test_kernel_backward_past_the_kept_tiles_limit(rng, isa, threads, dtype, causal):
+    """The backward keeps a work item's packed Q and dout tiles across key blocks up to 4 MiB
+    (KEEP_TILES_BYTES); these problems (two key blocks, 256-wide heads) are just past it, so every
+    tile is packed again per key block."""
+    L = 1100 if dtype == np.float32 else 600
+    q, k, v, dout = inputs(rng, 1, L, 300, 256, 256, dtype)
+    out, grads = run_kernel(q, k, v, 0.1, causal=causal, dout=dout)
+    ref, ref_grads = reference(q, k, v, 0.1, causal=causal, dout=dout)
+    assert_close(out, ref, TOL[dtype])
+    for got, want in zip(grads[:3], ref_grads[:3]):
+        assert_close(got, want, 10 * TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kind", ["bool", "float"])
 @pytest.mark.parametrize("mask_shape", [(33, 40), (2, 1, 33, 40), (1, 3, 1, 40), (2, 3, 33, 40)],
                          ids=lambda s: "x".join(map(str, s)))

@@ -12,26 +12,31 @@
 //                                  the keys it can see
 //   out = acc / l, lse = m + log l.
 // Backward (FlashAttention-2 order), one work item per (n, chunk of key blocks): with
-// D_i = dout_i . out_i precomputed, for each key block (K and V packed once) and each query tile
-// that can see it (Q and dout packed once per tile), all on the GEMM microkernels:
+// D_i = dout_i . out_i computed by the item, for each key block (K and V packed once) and each
+// query tile that can see it (Q and dout packed as A and B operands once per tile and block, or
+// once per item when the item has several blocks and the packed tiles fit KEEP_TILES_BYTES), all
+// on the GEMM microkernels:
 //   s = scale Q K_blk^T and dp = dout V_blk^T (MR x NR tiles above the diagonal skipped),
-//   p = exp(s - lse_i) recomputed, z = dropout keep / (1 - p_drop), ds = p (dp z - D),
+//   p = exp(s - lse_i) recomputed, z = dropout keep / (1 - p_drop), ds = p (dp z - D) (one SIMD
+//   row op without dropout),
 //   dV_blk += (p z)^T dout, dK_blk += scale ds^T Q (each MR-key sliver only over the queries that
 //   see it; padded per-block accumulators), dQ_tile += scale ds K_blk (a padded per-item dQ).
-// dK/dV rows belong to one work item. dQ accumulates per item in a padded buffer (L x E, linear in
-// L) that is added into dq when a problem is one work item; when there are fewer problems than
-// threads, a problem's key blocks are split into chunks with a private dQ part each, summed at the
-// end. Work items are handed out dynamically (causal tiles differ in cost). Forward buffers per
-// thread: packed K and V of one problem (S x (E + Ev)), BQ x BK scores and p, a BQ x Ev
-// accumulator; backward: the dQ buffer, otherwise block and tile sized. The per-row max and exp
-// run on the SIMD path chosen at run time (row_ops.h), and so does the transposing operand
-// packing (pack_ops.h).
+// dK/dV rows belong to one work item, which stores them. dQ accumulates per item in a padded
+// buffer (L x E, linear in L) that is stored into dq when a problem is one work item; when there
+// are fewer problems than threads, a problem's key blocks are split into chunks with a private dQ
+// part each, summed at the end. Work items are handed out dynamically (causal tiles differ in
+// cost). Forward buffers per thread: packed K and V of one problem (S x (E + Ev)), BQ x BK scores
+// and p, a BQ x Ev accumulator; backward: the dQ buffer (and the kept tiles), otherwise block and
+// tile sized; small ones are reused across calls (ThreadScratch). The per-row max and exp run on
+// the SIMD path chosen at run time (row_ops.h), and so does the transposing operand packing
+// (pack_ops.h).
 #include <tensorforge/attention.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "../cpu_features.h"
@@ -48,6 +53,8 @@ namespace {
 // process (2 cores).
 constexpr int64_t BQ = 96;   // query rows per tile (about)
 constexpr int64_t BK = 192;  // keys per block
+// The backward keeps every query tile's packed Q and dout for a work item up to this size.
+constexpr int64_t KEEP_TILES_BYTES = int64_t(4) << 20;
 
 template <typename T>
 AttentionRowOps<T> row_ops();
@@ -114,6 +121,34 @@ void run_dynamic(int64_t count, const std::function<void(int64_t item, int tid)>
     });
 }
 
+// Per-thread scratch of `count` values for the work items of one call, uninitialised. Up to
+// KEEP_BYTES a thread reuses a buffer kept from earlier calls: a fresh allocation would be
+// zero-filled and page-faulted on every call, which is a visible share of a small problem's time.
+// Larger scratch (long sequences: it grows with L and S, never with L x S) lives for the call.
+template <typename T>
+class ThreadScratch {
+public:
+    ThreadScratch(int nthreads, int64_t count) : count_(static_cast<size_t>(count)), owned_(nthreads) {}
+    T* get(int tid) {
+        constexpr size_t KEEP_BYTES = size_t(4) << 20;
+        thread_local std::unique_ptr<T[]> kept;
+        thread_local size_t kept_count = 0;
+        if (count_ * sizeof(T) > KEEP_BYTES) {
+            if (!owned_[tid]) owned_[tid].reset(new T[count_]);
+            return owned_[tid].get();
+        }
+        if (count_ > kept_count) {
+            kept.reset(new T[count_]);
+            kept_count = count_;
+        }
+        return kept.get();
+    }
+
+private:
+    size_t count_;
+    std::vector<std::unique_ptr<T[]>> owned_;
+};
+
 // Applies mask and causality to row i, keys [j0, j0 + n) of problem b: masked scores become -inf.
 template <typename T>
 void mask_row(const AttentionMask<T>& mask, int64_t b, int64_t i, int64_t j0, int64_t n, T* row) {
@@ -153,6 +188,30 @@ void pack_transposed_as_b(const T* a, int64_t lda, int64_t rows, int64_t rows_pa
     for (int64_t r0 = 0; r0 < rows_pad; r0 += nr) interleave(a + r0 * lda, lda, rows - r0, nr, cols, dst + r0 * cols);
 }
 
+// Copies `count` runs of W values, run i from a + i * lda to d + i * W. W is a compile-time
+// constant, so a run is a few vector moves rather than a memmove call.
+template <int W, typename T>
+void copy_runs_fixed(const T* a, int64_t lda, int64_t count, T* d) {
+    for (int64_t i = 0; i < count; ++i, a += lda, d += W)
+        for (int c = 0; c < W; ++c) d[c] = a[c];
+}
+
+// copy_runs_fixed for the run widths the microkernels use (every MR and NR), a loop otherwise.
+template <typename T>
+void copy_runs(const T* a, int64_t lda, int64_t count, int64_t w, T* d) {
+    switch (w) {
+        case 4: return copy_runs_fixed<4>(a, lda, count, d);
+        case 6: return copy_runs_fixed<6>(a, lda, count, d);
+        case 8: return copy_runs_fixed<8>(a, lda, count, d);
+        case 12: return copy_runs_fixed<12>(a, lda, count, d);
+        case 16: return copy_runs_fixed<16>(a, lda, count, d);
+        case 24: return copy_runs_fixed<24>(a, lda, count, d);
+        case 32: return copy_runs_fixed<32>(a, lda, count, d);
+        default:
+            for (int64_t i = 0; i < count; ++i) std::copy(a + i * lda, a + i * lda + w, d + i * w);
+    }
+}
+
 // Packs rows [0, rows_pad) of the row-major matrix a (row stride lda, `cols` columns) as a
 // microkernel B operand: slivers of nr columns, each rows_pad groups of nr values (sliver c0 at
 // dst + c0 * rows_pad, so a run of rows of a sliver is contiguous); rows from `rows` on and
@@ -162,14 +221,15 @@ void pack_rows_as_b(const T* a, int64_t lda, int64_t rows, int64_t rows_pad, int
     for (int64_t c0 = 0; c0 < cols; c0 += nr) {
         const int64_t live = std::min(nr, cols - c0);
         T* d = dst + c0 * rows_pad;
-        for (int64_t i = 0; i < rows_pad; ++i, d += nr) {
-            if (i < rows) {
-                std::copy(a + i * lda + c0, a + i * lda + c0 + live, d);
-                std::fill(d + live, d + nr, T(0));
-            } else {
-                std::fill(d, d + nr, T(0));
+        if (live == nr) {
+            copy_runs(a + c0, lda, rows, nr, d);
+        } else {
+            for (int64_t i = 0; i < rows; ++i) {
+                std::copy(a + i * lda + c0, a + i * lda + c0 + live, d + i * nr);
+                std::fill(d + i * nr + live, d + i * nr + nr, T(0));
             }
         }
+        std::fill(d + rows * nr, d + rows_pad * nr, T(0));
     }
 }
 
@@ -194,15 +254,14 @@ void forward(const AttentionShape& s, T scale, const T* q, const T* k, const T* 
     const int64_t chunks = std::min(tiles, (4 * nthreads + s.batch - 1) / s.batch);
     const T ninf = -std::numeric_limits<T>::infinity();
     const T keep_scale = drop.p > 0 ? T(1 / (1 - drop.p)) : T(1);
-    std::vector<std::vector<T>> scratch(nthreads);
+    const int64_t s_pad = (s.S + nr - 1) / nr * nr;
+    ThreadScratch<T> scratch(nthreads, s_pad * (s.E + ev_pad) + bq_max * (s.E + 2 * BK + ev_pad + 2));
     run_dynamic(s.batch * chunks, [&](int64_t item, int tid) {
         const int64_t b = item / chunks, chunk = item % chunks;
         const int64_t last_tile = chunk + (tiles - 1 - chunk) / chunks * chunks;
         const int64_t keys = key_end(s, mask.causal, last_tile * bq_max, std::min(bq_max, s.L - last_tile * bq_max));
         const int64_t keys_pad = (keys + nr - 1) / nr * nr;
-        std::vector<T>& buf = scratch[tid];
-        buf.resize(keys_pad * (s.E + ev_pad) + bq_max * (s.E + 2 * BK + ev_pad + 2));
-        T* kb = buf.data();                  // K packed for Q K^T
+        T* kb = scratch.get(tid);            // K packed for Q K^T
         T* vb = kb + keys_pad * s.E;         // V packed for P V
         T* qa = vb + keys_pad * ev_pad;      // Q tile packed as the A operand
         T* sc = qa + bq_max * s.E;           // scores, then p, row-major bq_max x BK
@@ -273,17 +332,26 @@ void forward(const AttentionShape& s, T scale, const T* q, const T* k, const T* 
 // values (cols_pad a multiple of mr).
 template <typename T>
 void pack_transposed_as_a(const T* a, int64_t lda, int64_t rows, int64_t cols_pad, int64_t mr, T* dst) {
-    for (int64_t c0 = 0; c0 < cols_pad; c0 += mr) {
-        T* d = dst + c0 * rows;
-        for (int64_t i = 0; i < rows; ++i, d += mr) std::copy(a + i * lda + c0, a + i * lda + c0 + mr, d);
-    }
+    for (int64_t c0 = 0; c0 < cols_pad; c0 += mr) copy_runs(a + c0, lda, rows, mr, dst + c0 * rows);
 }
 
-// Adds the rows x cols block of the padded accumulator (row stride ld) into dst (row stride ldd).
+// a . b over n values, in eight independent partial sums (so the compiler can vectorise it).
 template <typename T>
-void add_block(const T* acc, int64_t ld, int64_t rows, int64_t cols, T* dst, int64_t ldd) {
-    for (int64_t i = 0; i < rows; ++i)
-        for (int64_t e = 0; e < cols; ++e) dst[i * ldd + e] += acc[i * ld + e];
+T dot(const T* a, const T* b, int64_t n) {
+    T part[8] = {};
+    int64_t e = 0;
+    for (; e + 8 <= n; e += 8)
+        for (int u = 0; u < 8; ++u) part[u] += a[e + u] * b[e + u];
+    T sum = 0;
+    for (; e < n; ++e) sum += a[e] * b[e];
+    for (int u = 0; u < 8; ++u) sum += part[u];
+    return sum;
+}
+
+// Copies the rows x cols block of the padded accumulator (row stride ld) to dst (row stride ldd).
+template <typename T>
+void store_block(const T* acc, int64_t ld, int64_t rows, int64_t cols, T* dst, int64_t ldd) {
+    for (int64_t i = 0; i < rows; ++i) std::copy(acc + i * ld, acc + i * ld + cols, dst + i * ldd);
 }
 
 template <typename T>
@@ -302,62 +370,62 @@ void backward(const AttentionShape& s, T scale, const T* q, const T* k, const T*
     const int64_t chunks = s.batch >= nthreads ? 1 : std::min<int64_t>(blocks, (nthreads + s.batch - 1) / s.batch);
     const int64_t per_chunk = (blocks + chunks - 1) / chunks;
 
-    std::vector<T> delta(s.batch * s.L);  // D_i = dout_i . out_i
-    parallel_for(s.batch * s.L, 256, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-            T d = 0;
-            for (int64_t e = 0; e < s.Ev; ++e) d += dout[r * s.Ev + e] * out[r * s.Ev + e];
-            delta[r] = d;
-        }
-    });
     if (dmask) std::fill(dmask, dmask + s.batch * s.L * s.S, T(0));
-    // Private dQ per (problem, chunk) only when problems are split into chunks.
-    std::vector<T> dq_parts(chunks > 1 ? s.batch * chunks * s.L * s.E : 0, T(0));
-    if (chunks == 1) std::fill(dq, dq + s.batch * s.L * s.E, T(0));
-    std::fill(dk, dk + s.batch * s.S * s.E, T(0));
-    std::fill(dv, dv + s.batch * s.S * s.Ev, T(0));
+    // Every key block's dK and dV rows, and (one item per problem) every dQ row, are stored once
+    // by the item that owns them; a problem split into chunks stores a private dQ per chunk,
+    // summed at the end.
+    std::unique_ptr<T[]> dq_parts(chunks > 1 ? new T[s.batch * chunks * s.L * s.E] : nullptr);
 
-    std::vector<std::vector<T>> scratch(nthreads);
+    // A query tile's Q and dout packed as A and as B operands. An item that visits the tiles for
+    // several key blocks keeps every tile's packing from its first block when that is small
+    // enough, instead of packing each tile again per block.
+    const int64_t tile_ops = bq_max * (s.E + s.Ev + e_pad + ev_pad);
+    const bool keep_tiles = per_chunk > 1 && tiles * tile_ops * int64_t(sizeof(T)) <= KEEP_TILES_BYTES;
+    ThreadScratch<T> scratch(nthreads, l_pad * e_pad + BK * (s.E + s.Ev + 2 * e_pad + ev_pad) +
+                                           (keep_tiles ? tiles : 1) * tile_ops + 4 * bq_max * BK + s.L);
     run_dynamic(s.batch * chunks, [&](int64_t item, int tid) {
-        std::vector<T>& buf = scratch[tid];
-        buf.resize(l_pad * e_pad + BK * (s.E + s.Ev + 2 * e_pad + ev_pad) + bq_max * (s.E + s.Ev + e_pad + ev_pad) +
-                   4 * bq_max * BK);
-        T* dq_acc = buf.data();             // l_pad x e_pad
+        T* dq_acc = scratch.get(tid);       // l_pad x e_pad
         T* kb = dq_acc + l_pad * e_pad;     // K block as B of Q K^T
         T* vtb = kb + BK * s.E;             // V block as B of dout V^T
         T* kvb = vtb + BK * s.Ev;           // K block as B of ds K
         T* dk_acc = kvb + BK * e_pad;       // BK x e_pad
         T* dv_acc = dk_acc + BK * e_pad;    // BK x ev_pad
-        T* qa = dv_acc + BK * ev_pad;       // Q tile as A
-        T* doa = qa + bq_max * s.E;         // dout tile as A
-        T* qbm = doa + bq_max * s.Ev;       // Q tile as B (of ds^T Q)
-        T* dob = qbm + bq_max * e_pad;      // dout tile as B (of p^T dout)
-        T* p = dob + bq_max * ev_pad;       // bq_max x BK, row-major
+        T* tile_buf = dv_acc + BK * ev_pad; // packed Q and dout of one tile, or of every tile
+        T* p = tile_buf + (keep_tiles ? tiles : 1) * tile_ops;  // bq_max x BK, row-major
         T* dp = p + bq_max * BK;            // bq_max x BK, then ds
         T* pt = dp + bq_max * BK;           // p^T or ds^T as A (key slivers)
         T* dsa = pt + bq_max * BK;          // ds as A (query slivers)
+        T* delta = dsa + bq_max * BK;       // D_i = dout_i . out_i of the problem's rows
         const int64_t b = item / chunks, chunk = item % chunks;
         const T* qb = q + b * s.L * s.E;
         const T* dob_src = dout + b * s.L * s.Ev;
+        for (int64_t i = 0; i < s.L; ++i) delta[i] = dot(dob_src + i * s.Ev, out + (b * s.L + i) * s.Ev, s.Ev);
         std::fill(dq_acc, dq_acc + l_pad * e_pad, T(0));
-        for (int64_t blk = chunk * per_chunk; blk < std::min(blocks, (chunk + 1) * per_chunk); ++blk) {
+        const int64_t first_blk = chunk * per_chunk;
+        for (int64_t blk = first_blk; blk < std::min(blocks, (chunk + 1) * per_chunk); ++blk) {
             const int64_t j0 = blk * BK, bk = std::min(BK, s.S - j0);
             const int64_t bk_pad = (bk + nr - 1) / nr * nr, bk_a = (bk + mr - 1) / mr * mr;
             const int64_t bk_z = std::max(bk_pad, bk_a);  // columns of p and ds that must be valid
             pack_transposed_as_b(k + (b * s.S + j0) * s.E, s.E, bk, bk_pad, s.E, nr, kb);
             pack_transposed_as_b(v + (b * s.S + j0) * s.Ev, s.Ev, bk, bk_pad, s.Ev, nr, vtb);
             pack_rows_as_b(k + (b * s.S + j0) * s.E, s.E, bk, bk, s.E, nr, kvb);
-            std::fill(dk_acc, dk_acc + BK * e_pad, T(0));
-            std::fill(dv_acc, dv_acc + BK * ev_pad, T(0));
+            std::fill(dk_acc, dk_acc + bk_a * e_pad, T(0));
+            std::fill(dv_acc, dv_acc + bk_a * ev_pad, T(0));
             for (int64_t tile = mask.causal ? std::min(j0, s.L) / bq_max : 0; tile < tiles; ++tile) {
                 const int64_t i0 = tile * bq_max, bq = std::min(bq_max, s.L - i0);
                 if (bq <= 0) break;
                 const int64_t slivers = (bq + mr - 1) / mr;
                 auto seen = [&](int64_t sl) { return mask.causal ? std::min(bk, i0 + sl * mr + mr - j0) : bk; };
-                pack_rows_as_a(qb + i0 * s.E, s.E, bq, s.E, mr, qa);
-                pack_rows_as_a(dob_src + i0 * s.Ev, s.Ev, bq, s.Ev, mr, doa);
-                pack_rows_as_b(qb + i0 * s.E, s.E, bq, bq, s.E, nr, qbm);
-                pack_rows_as_b(dob_src + i0 * s.Ev, s.Ev, bq, bq, s.Ev, nr, dob);
+                T* qa = tile_buf + (keep_tiles ? tile : 0) * tile_ops;  // Q tile as A
+                T* doa = qa + bq_max * s.E;                              // dout tile as A
+                T* qbm = doa + bq_max * s.Ev;                            // Q tile as B (of ds^T Q)
+                T* dob = qbm + bq_max * e_pad;                           // dout tile as B (of p^T dout)
+                if (!keep_tiles || blk == first_blk) {
+                    pack_rows_as_a(qb + i0 * s.E, s.E, bq, s.E, mr, qa);
+                    pack_rows_as_a(dob_src + i0 * s.Ev, s.Ev, bq, s.Ev, mr, doa);
+                    pack_rows_as_b(qb + i0 * s.E, s.E, bq, bq, s.E, nr, qbm);
+                    pack_rows_as_b(dob_src + i0 * s.Ev, s.Ev, bq, bq, s.Ev, nr, dob);
+                }
                 for (int64_t sl = 0; sl < slivers; ++sl)
                     for (int64_t c0 = 0; c0 < seen(sl); c0 += nr) {
                         uk.run(s.E, qa + sl * s.E * mr, kb + c0 * s.E, p + sl * mr * BK + c0, BK, scale, T(0), false);
@@ -370,20 +438,20 @@ void backward(const AttentionShape& s, T scale, const T* q, const T* k, const T*
                     T* dprow = dp + r * BK;
                     const int64_t n = mask.causal ? std::max<int64_t>(0, std::min(bk, i + 1 - j0)) : bk;
                     mask_row(mask, b, i, j0, n, prow);
-                    ops.exp_shifted_sum(prow, lse[b * s.L + i], prow, n);
-                    const T d = delta[b * s.L + i];
+                    const T lse_i = lse[b * s.L + i], d = delta[i];
                     if (drop.p > 0) {
+                        ops.exp_shifted_sum(prow, lse_i, prow, n);
                         for (int64_t j = 0; j < n; ++j) {
                             const T z = attention_dropout_keep(drop, s, b, i, j0 + j) ? keep_scale : T(0);
                             const T pj = prow[j];
                             prow[j] = pj * z;
                             dprow[j] = pj * (dprow[j] * z - d);
                         }
+                        std::fill(prow + n, prow + bk_z, T(0));
+                        std::fill(dprow + n, dprow + bk_z, T(0));
                     } else {
-                        for (int64_t j = 0; j < n; ++j) dprow[j] = prow[j] * (dprow[j] - d);
+                        ops.softmax_grad(prow, dprow, lse_i, d, n, bk_z);
                     }
-                    std::fill(prow + n, prow + bk_z, T(0));
-                    std::fill(dprow + n, dprow + bk_z, T(0));
                     if (dmask) std::copy(dprow, dprow + bk, dmask + (b * s.L + i) * s.S + j0);
                 }
                 // dV_blk += p^T dout, dK_blk += scale ds^T Q: key slivers of mr, each over the
@@ -413,10 +481,10 @@ void backward(const AttentionShape& s, T scale, const T* q, const T* k, const T*
                                e_pad, scale, T(1), true);
                 }
             }
-            add_block(dk_acc, e_pad, bk, s.E, dk + (b * s.S + j0) * s.E, s.E);
-            add_block(dv_acc, ev_pad, bk, s.Ev, dv + (b * s.S + j0) * s.Ev, s.Ev);
+            store_block(dk_acc, e_pad, bk, s.E, dk + (b * s.S + j0) * s.E, s.E);
+            store_block(dv_acc, ev_pad, bk, s.Ev, dv + (b * s.S + j0) * s.Ev, s.Ev);
         }
-        add_block(dq_acc, e_pad, s.L, s.E, chunks > 1 ? dq_parts.data() + item * s.L * s.E : dq + b * s.L * s.E, s.E);
+        store_block(dq_acc, e_pad, s.L, s.E, chunks > 1 ? dq_parts.get() + item * s.L * s.E : dq + b * s.L * s.E, s.E);
     });
     if (chunks > 1)
         parallel_for(s.batch * s.L * s.E, 4096, [&](int64_t e0, int64_t e1) {

@@ -4,6 +4,7 @@
 #ifdef TENSORFORGE_HAVE_X86_KERNELS
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -84,9 +85,32 @@ float exp_shifted_sum(const float* s, float m, float* p, int64_t n) {
     return hsum(sum);
 }
 
+void softmax_grad(float* p, float* dp, float lse, float d, int64_t n, int64_t n_pad) {
+    const __m256 vl = _mm256_set1_ps(lse), vd = _mm256_set1_ps(d);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(p + j), vl));
+        _mm256_storeu_ps(p + j, e);
+        _mm256_storeu_ps(dp + j, _mm256_mul_ps(e, _mm256_sub_ps(_mm256_loadu_ps(dp + j), vd)));
+    }
+    if (j < n) {
+        const __m256i live = tail_mask(n - j);
+        const __m256 e = _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_maskload_ps(p + j, live), vl)),
+                                       _mm256_castsi256_ps(live));
+        const __m256 g = _mm256_and_ps(_mm256_mul_ps(e, _mm256_sub_ps(_mm256_maskload_ps(dp + j, live), vd)),
+                                       _mm256_castsi256_ps(live));
+        const int64_t stored = std::min<int64_t>(8, n_pad - j);  // dead lanes below n_pad get the zeros
+        const __m256i keep = tail_mask(stored);
+        _mm256_maskstore_ps(p + j, keep, e);
+        _mm256_maskstore_ps(dp + j, keep, g);
+        j += stored;
+    }
+    for (; j < n_pad; ++j) p[j] = dp[j] = 0.0f;
+}
+
 }  // namespace
 
-AttentionRowOps<float> attention_row_ops_f32_avx2() { return {&row_max, &exp_shifted_sum}; }
+AttentionRowOps<float> attention_row_ops_f32_avx2() { return {&row_max, &exp_shifted_sum, &softmax_grad}; }
 
 }  // namespace tf::cpu
 #endif

@@ -66,9 +66,31 @@ float exp_shifted_sum(const float* s, float m, float* p, int64_t n) {
     return _mm512_reduce_add_ps(sum);
 }
 
+// Lanes [0, n) set, n clamped to [0, 16].
+__mmask16 lanes(int64_t n) {
+    return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : static_cast<__mmask16>((1u << n) - 1);
+}
+
+void softmax_grad(float* p, float* dp, float lse, float d, int64_t n, int64_t n_pad) {
+    const __m512 vl = _mm512_set1_ps(lse), vd = _mm512_set1_ps(d);
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(p + j), vl));
+        _mm512_storeu_ps(p + j, e);
+        _mm512_storeu_ps(dp + j, _mm512_mul_ps(e, _mm512_sub_ps(_mm512_loadu_ps(dp + j), vd)));
+    }
+    for (; j < n_pad; j += 16) {  // the tail of live lanes, then zeros up to n_pad
+        const __mmask16 live = lanes(n - j), stored = lanes(n_pad - j);
+        const __m512 e = _mm512_maskz_mov_ps(live, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(live, p + j), vl)));
+        const __m512 g = _mm512_maskz_mul_ps(live, e, _mm512_sub_ps(_mm512_maskz_loadu_ps(live, dp + j), vd));
+        _mm512_mask_storeu_ps(p + j, stored, e);
+        _mm512_mask_storeu_ps(dp + j, stored, g);
+    }
+}
+
 }  // namespace
 
-AttentionRowOps<float> attention_row_ops_f32_avx512() { return {&row_max, &exp_shifted_sum}; }
+AttentionRowOps<float> attention_row_ops_f32_avx512() { return {&row_max, &exp_shifted_sum, &softmax_grad}; }
 
 }  // namespace tf::cpu
 #endif

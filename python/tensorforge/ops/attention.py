@@ -67,6 +67,8 @@ def _check_inputs(query, key, value):
     if key.shape[-2] != value.shape[-2]:
         raise RuntimeError(f"scaled_dot_product_attention: key and value sequence lengths differ: key "
                            f"{tuple(key.shape)}, value {tuple(value.shape)}")
+    if query.shape[:-2] == key.shape[:-2] == value.shape[:-2]:  # the common case, without numpy's slow path
+        return tuple(query.shape[:-2])
     try:
         return np.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
     except ValueError:
@@ -97,8 +99,10 @@ def _mask_array(attn_mask, dtype, batch, L, S):
 
 def _flat(t, batch):
     """t's array broadcast to batch + its last two dims, as a contiguous (N, seq, dim) array."""
-    a = np.broadcast_to(t._data, batch + t.shape[-2:])
-    return np.ascontiguousarray(a).reshape((-1,) + t.shape[-2:])
+    a = t._data
+    if a.shape[:-2] != batch:
+        a = np.broadcast_to(a, batch + a.shape[-2:])
+    return np.ascontiguousarray(a).reshape((-1,) + a.shape[-2:])
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
