@@ -1,13 +1,13 @@
 // conv2d on the CPU: which algorithm runs each direction.
 //
 //   forward      c_in/groups == 1: direct convolution over tap panels (direct_conv.cpp);
-//                stride 1, one group, more than one tap, output channels that fill the grid
-//                microkernel's slivers: direct convolution on the padded input grid
-//                (grid_conv.cpp); otherwise implicit GEMM, im2col fused into packing
+//                one group, more than one tap, output channels that fill the grid
+//                microkernel's slivers: direct convolution on the padded, stride-phase-split
+//                input grid (grid_conv.cpp); otherwise implicit GEMM, im2col fused into packing
 //                (implicit_gemm.cpp)
-//   grad-weight  c_in/groups == 1: direct (direct_conv.cpp); stride 1, one group, more than one
-//                tap, output channels that fill the rows microkernel's slivers: input rows read
-//                in place from the padded grid (grid_grad_weight.cpp);
+//   grad-weight  c_in/groups == 1: direct (direct_conv.cpp); one group, more than one tap,
+//                output channels that fill the rows microkernel's slivers: input rows read in
+//                place from the padded grid (grid_grad_weight.cpp);
 //                otherwise col @ dy^T on the rows microkernels (grad_weight.cpp)
 //   grad-input   stride 1: a forward convolution of dy with flipped, group-transposed weights,
 //                on the grid driver (one group, c_in filling its slivers) or the implicit GEMM

@@ -1,8 +1,9 @@
-// conv2d forward with stride 1 as a direct convolution on a padded grid, no im2col.
+// conv2d forward as a direct convolution on a padded, stride-phase-split grid, no im2col.
 //
-// Each image's input planes are copied, zero-padded, into a grid of Hp = oh + (kh-1)*dil_h rows
-// of Wp = ow + (kw-1)*dil_w values (grid_conv.h), so that output pixel (i, j) reads grid position
-// (i + p*dil_h) * Wp + j + q*dil_w for tap (p, q): for a run of consecutive output pixels of one
+// Each image's input planes are copied, zero-padded and split into stride phases, into a grid
+// (grid_conv.h) of Hp = oh + (kh-1)*dil_h/stride_h rows of Wp = ow + (kw-1)*dil_w/stride_w values
+// per phase, so that output pixel (i, j) reads channel block position tap(p, q) + i * Wp + j for
+// tap (p, q) whatever the stride: for a run of consecutive output pixels of one
 // row, every (channel, tap) reads consecutive values. Each output row is split evenly into tiles
 // of at most the microkernel's rows (26 -> 13 + 13 on AVX-512), or, for rows of 4 to 7 pixels
 // with the AVX-512 kernel, two or three whole rows make a tile (7x7: 14 pixels); the grid
@@ -57,7 +58,7 @@ struct Grid : ConvGrid {
         const int64_t blocks = (s.c_in * per_plane + WEIGHT_BLOCK - 1) / WEIGHT_BLOCK;
         planes_per_block = (s.c_in + blocks - 1) / blocks;
         for (int64_t p = 0; p < s.kh; ++p)
-            for (int64_t q = 0; q < s.kw; ++q) taps.push_back(p * s.dil_h * wp + q * s.dil_w);
+            for (int64_t q = 0; q < s.kw; ++q) taps.push_back(tap(s, p, q));
     }
     int64_t size(const Conv2dShape& s) const { return s.c_in * plane; }
     Tile tile(int64_t t) const {
@@ -121,28 +122,67 @@ bool split_images(int64_t n, int threads) { return threads > 1 && (n % threads =
 
 }  // namespace
 
+namespace {
+
+// The residues p * dil mod stride of the taps p < k, ascending.
+std::vector<int64_t> phases(int64_t k, int64_t dil, int64_t stride) {
+    std::vector<int64_t> out;
+    for (int64_t a = 0; a < stride; ++a)
+        for (int64_t p = 0; p < k; ++p)
+            if (p * dil % stride == a) {
+                out.push_back(a);
+                break;
+            }
+    return out;
+}
+
+int64_t index_of(const std::vector<int64_t>& v, int64_t x) { return std::find(v.begin(), v.end(), x) - v.begin(); }
+
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+}  // namespace
+
+ConvGrid::ConvGrid(const Conv2dShape& s)
+    : hp(s.oh + (s.kh - 1) * s.dil_h / s.stride_h), wp(s.ow + (s.kw - 1) * s.dil_w / s.stride_w), phase_size(hp * wp),
+      plane(0), row_phases(phases(s.kh, s.dil_h, s.stride_h)), col_phases(phases(s.kw, s.dil_w, s.stride_w)) {
+    plane = phase_size * int64_t(row_phases.size() * col_phases.size());
+}
+
+int64_t ConvGrid::tap(const Conv2dShape& s, int64_t p, int64_t q) const {
+    const int64_t u = p * s.dil_h, v = q * s.dil_w;
+    const int64_t phase = index_of(row_phases, u % s.stride_h) * int64_t(col_phases.size()) +
+                          index_of(col_phases, v % s.stride_w);
+    return phase * phase_size + u / s.stride_h * wp + v / s.stride_w;
+}
+
 template <typename T>
 void fill_conv_grid(const Conv2dShape& s, const ConvGrid& g, const T* xb, int64_t c0, int64_t c1, T* dst) {
-    const int64_t v0 = std::min(g.wp, s.pad_w), v1 = std::max(v0, std::min(g.wp, s.w + s.pad_w));
     for (int64_t c = c0; c < c1; ++c) {
         T* row = dst + c * g.plane;
         const T* src = xb + c * s.h * s.w;
-        for (int64_t u = 0; u < g.hp; ++u, row += g.wp) {
-            const int64_t r = u - s.pad_h;
-            if (r < 0 || r >= s.h) {
-                std::fill(row, row + g.wp, T(0));
-                continue;
+        for (const int64_t a : g.row_phases)
+            for (const int64_t b : g.col_phases) {
+                // phase column v reads input column stride_w * v + b - pad_w: valid for v in [v0, v1)
+                const int64_t v0 = std::clamp(-floor_div(b - s.pad_w, s.stride_w), int64_t(0), g.wp);
+                const int64_t v1 = std::clamp(floor_div(s.w - 1 + s.pad_w - b, s.stride_w) + 1, v0, g.wp);
+                for (int64_t u = 0; u < g.hp; ++u, row += g.wp) {
+                    const int64_t r = s.stride_h * u + a - s.pad_h;
+                    if (r < 0 || r >= s.h) {
+                        std::fill(row, row + g.wp, T(0));
+                        continue;
+                    }
+                    std::fill(row, row + v0, T(0));
+                    const T* in = src + r * s.w + s.stride_w * v0 + b - s.pad_w;
+                    if (s.stride_w == 1) std::copy(in, in + (v1 - v0), row + v0);
+                    else
+                        for (int64_t v = v0; v < v1; ++v) row[v] = in[(v - v0) * s.stride_w];
+                    std::fill(row + v1, row + g.wp, T(0));
+                }
             }
-            std::fill(row, row + v0, T(0));
-            std::copy(src + r * s.w + v0 - s.pad_w, src + r * s.w + v1 - s.pad_w, row + v0);
-            std::fill(row + v1, row + g.wp, T(0));
-        }
     }
 }
 
-bool grid_conv_applies(const Conv2dShape& s) {
-    return s.stride_h == 1 && s.stride_w == 1 && s.groups == 1;
-}
+bool grid_conv_applies(const Conv2dShape& s) { return s.groups == 1; }
 
 template <typename T>
 bool grid_forward_applies(const Conv2dShape& s) {
