@@ -12,6 +12,9 @@
 //   grad-input   stride 1: a forward convolution of dy with flipped, group-transposed weights,
 //                on the grid driver (one group, c_in filling its slivers) or the implicit GEMM
 //                (c_in/groups >= 48);
+//                stride above 1, one group, every dx pixel reached by a tap, c_in filling the
+//                grid slivers: one stride-1 grid convolution of dy per stride phase of dx
+//                (grid_grad_input.cpp);
 //                otherwise, per image b and group g
 //                (K = c_in/groups * kh * kw, P = oh * ow, O = c_out/groups):
 //                dcol (K x P) = w[g]^T @ dy[b, g] on our GEMM, dx[b] = col2im(dcol) (im2col.cpp);
@@ -29,6 +32,7 @@
 #include "direct_conv.h"
 #include "grad_weight.h"
 #include "grid_conv.h"
+#include "grid_grad_input.h"
 #include "grid_grad_weight.h"
 #include "im2col.h"
 #include "implicit_gemm.h"
@@ -90,6 +94,7 @@ bool grad_input_as_forward(const Conv2dShape& s, const T* dy, const T* w, T* dx)
 template <typename T>
 void grad_input(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
     if (grad_input_as_forward(s, dy, w, dx)) return;
+    if (grid_grad_input_applies<T>(s)) return conv2d_grid_grad_input(s, dy, w, dx);
     const ConvDims d(s);
     GemmShape g;
     g.trans_a = true, g.m = d.k, g.n = d.p, g.k = d.o, g.lda = d.k, g.ldb = d.p, g.ldc = d.p;

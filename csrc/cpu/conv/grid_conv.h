@@ -39,6 +39,25 @@ struct ConvGrid {
 template <typename T>
 void fill_conv_grid(const Conv2dShape& s, const ConvGrid& g, const T* xb, int64_t c0, int64_t c1, T* dst);
 
+// One stride-1 convolution over a grid, a "part" of a grid convolution: output pixel (i, j),
+// i < oh, j < ow, reads channel block position taps[t] + i * wp + j for tap t, and goes to the
+// output plane position (row0 + i * step_h) * y_w + col0 + j * step_w. The forward is one part;
+// the strided grad-input one part per stride phase of dx (grid_grad_input.cpp).
+struct GridPart {
+    int64_t oh, ow;
+    std::vector<int64_t> taps;
+    int64_t row0, col0, step_h, step_w;
+};
+
+// The grid convolution (grid_conv.cpp): the images of x (shape `in`: n images of c_in planes of
+// h x w, with its padding and strides) filled into grids g; part k's weights as rows[k], a
+// c_out x (c_in * taps) row-major matrix ([o][c][tap]); y: n images of c_out planes of
+// y_h x y_w, written where the parts put their pixels (+ bias, which may be null).
+template <typename T>
+void conv2d_grid_parts(const Conv2dShape& in, const ConvGrid& g, const T* x, const std::vector<GridPart>& parts,
+                       const std::vector<const T*>& rows, int64_t c_out, int64_t y_h, int64_t y_w, const T* bias,
+                       T* y);
+
 template <typename T>
 void conv2d_grid_forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y);
 
