@@ -118,14 +118,14 @@ void conv2d_grid_grad_weight(const Conv2dShape& s, const T* x, const T* dy, T* d
                 }
         }
     });
-    // dw[o, kk] = sum over threads of acc[kk][o]
-    parallel_for(pl.o, 4, [&](int64_t o0, int64_t o1) {
-        for (int64_t o = o0; o < o1; ++o)
-            for (int64_t kk = 0; kk < pl.k; ++kk) {
-                T sum = T(0);
-                for (int t = 0; t < used; ++t) sum += partial[t][kk * pl.np + o];
-                dw[o * pl.k + kk] = sum;
-            }
+    // dw[o, kk] = sum over threads of acc[kk][o]: the blocks added into the first (contiguous rows),
+    // then transposed by the shared 4 x 4 pack (one K-wide sliver per range of output channels)
+    parallel_for(pl.k, 16, [&](int64_t k0, int64_t k1) {
+        for (int t = 1; t < used; ++t)
+            for (int64_t i = k0 * pl.np; i < k1 * pl.np; ++i) partial[0][i] += partial[t][i];
+    });
+    parallel_for(pl.o, 16, [&](int64_t o0, int64_t o1) {
+        pack_transposed(partial[0] + o0, pl.np, pl.k, o1 - o0, int(pl.k), 0, dw + o0 * pl.k);
     });
 }
 
