@@ -74,8 +74,11 @@ bool grad_input_as_forward(const Conv2dShape& s, const T* dy, const T* w, T* dx)
     Conv2dShape t = s;
     t.c_in = s.c_out, t.h = s.oh, t.w = s.ow, t.c_out = s.c_in, t.oh = s.h, t.ow = s.w;
     t.pad_h = pad_h, t.pad_w = pad_w;
-    const bool grid = grid_forward_applies<T>(t);
-    if (!grid && s.c_in / s.groups < MIN_ROWS) return false;
+    if (grid_forward_applies<T>(t)) {  // w read flipped and in-major in place
+        conv2d_grid_flipped_forward(t, dy, w, dx);
+        return true;
+    }
+    if (s.c_in / s.groups < MIN_ROWS) return false;
     const int64_t o = s.c_out / s.groups, ci = s.c_in / s.groups, taps = s.kh * s.kw;
     T* flipped = conv_scratch<2, T>(size_t(s.c_in * o * taps));
     parallel_for(s.c_out, 16, [&](int64_t o0, int64_t o1) {
@@ -86,8 +89,7 @@ bool grad_input_as_forward(const Conv2dShape& s, const T* dy, const T* w, T* dx)
                     flipped[((g * ci + c) * o + oo) * taps + (taps - 1 - t)] = w[(oc * ci + c) * taps + t];
         }
     });
-    if (grid) conv2d_grid_forward(t, dy, flipped, static_cast<const T*>(nullptr), dx);
-    else conv2d_implicit_forward(t, dy, flipped, static_cast<const T*>(nullptr), dx);
+    conv2d_implicit_forward(t, dy, flipped, static_cast<const T*>(nullptr), dx);
     return true;
 }
 

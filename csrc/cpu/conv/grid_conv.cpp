@@ -39,6 +39,7 @@ constexpr int64_t BATCH_GRIDS = 1024 * 1024;  // bytes: the grids of all images 
 constexpr int64_t MIN_DEPTH = 128;  // shallower K: writing tiles out costs more than the implicit GEMM's packing
 constexpr int64_t CHUNK_TILES = 64;         // tiles per work chunk (a C block of 64 x 14 x 32 floats: L2)
 constexpr int64_t WEIGHT_BLOCK = 512 * 1024;  // bytes of packed weights per K block (half of L2)
+constexpr int64_t PACK_VALUES = 64;           // values per row and pass of the forward's weight pack
 
 // A tile: output rows [i0, i0 + rows) and columns [j0, j1) of them.
 struct Tile {
@@ -80,14 +81,39 @@ struct Job {
     const T *packed, *bias;
 };
 
-// Weight rows (count x k, [o][c][tap]) into NR-channel slivers [sliver][c][tap][NR], zero past
-// the last output channel: the transposing pack of the grad-weight drivers (4 x 4 SSE blocks for
-// float), slivers in parallel.
+// A part's weights into NR-channel slivers [sliver][c][tap][NR], zero past the last output
+// channel, slivers in parallel. When the part uses every tap of w in order, through the shared
+// transposing pack (4 x 4 SSE blocks for float): the forward's OIHW rows in blocks of PACK_VALUES
+// values, so that the sliver being written stays in L1; in-major weights (the grad-input's) per
+// input plane, whose NR output channels x taps are one contiguous block. Otherwise (the phases
+// of a strided grad-input) value by value.
 template <typename T>
-void pack_weights(const T* rows, int64_t k, int64_t count, int64_t slivers, int nr, T* packed) {
+void pack_weights(const GridWeights<T>& wt, const GridPart& part, int64_t c_in, int64_t c_out, int64_t slivers, int nr,
+                  T* packed) {
+    const int64_t nt = int64_t(part.weight_taps.size()), k = c_in * nt;
+    bool every_tap = nt == wt.taps;
+    for (int64_t t = 0; t < nt && every_tap; ++t) every_tap = part.weight_taps[t] == t;
     parallel_for(slivers, 1, [&](int64_t s0, int64_t s1) {
-        const int64_t n = std::min(count, s1 * nr) - s0 * nr;
-        pack_transposed(rows + s0 * nr * k, k, n, k, nr, k * nr, packed + s0 * nr * k);
+        for (int64_t sl = s0; sl < s1; ++sl) {
+            const int64_t o0 = sl * nr, live = std::min<int64_t>(nr, c_out - o0);
+            T* dst = packed + o0 * k;
+            if (every_tap && wt.out_major) {
+                for (int64_t d0 = 0; d0 < k; d0 += PACK_VALUES)
+                    pack_transposed(wt.w + o0 * k + d0, k, live, std::min(PACK_VALUES, k - d0), nr, 0, dst + d0 * nr);
+            } else if (every_tap) {
+                for (int64_t c = 0; c < c_in; ++c)
+                    pack_transposed(wt.w + (c * c_out + o0) * nt, nt, live, nt, nr, 0, dst + c * nt * nr);
+            } else {
+                for (int64_t c = 0; c < c_in; ++c, dst += nt * nr)
+                    for (int64_t lane = 0; lane < nr; ++lane)
+                        for (int64_t t = 0; t < nt; ++t) {
+                            const int64_t o = o0 + lane, tap = part.weight_taps[t];
+                            dst[t * nr + lane] = lane >= live ? T(0)
+                                                 : wt.out_major ? wt.w[(o * c_in + c) * wt.taps + tap]
+                                                                : wt.w[(c * c_out + o) * wt.taps + tap];
+                        }
+            }
+        }
     });
 }
 
@@ -209,8 +235,7 @@ bool grid_forward_applies(const Conv2dShape& s) {
 
 template <typename T>
 void conv2d_grid_parts(const Conv2dShape& in, const ConvGrid& g, const T* x, const std::vector<GridPart>& parts,
-                       const std::vector<const T*>& rows, int64_t c_out, int64_t y_h, int64_t y_w, const T* bias,
-                       T* y) {
+                       const GridWeights<T>& w, int64_t c_out, int64_t y_h, int64_t y_w, const T* bias, T* y) {
     Job<T> jb{in.c_in, c_out, g.plane, g.wp, in.c_in * g.plane, y_w, y_h * y_w, grid_microkernel(T(0)), nullptr, bias};
     const GridMicrokernel<T>& uk = jb.uk;
     std::vector<Plan> plans;
@@ -221,8 +246,7 @@ void conv2d_grid_parts(const Conv2dShape& in, const ConvGrid& g, const T* x, con
     }
     T* packed = conv_scratch<31, T>(size_t(packed_size));
     for (size_t k = 0; k < parts.size(); ++k)
-        pack_weights(rows[k], in.c_in * int64_t(parts[k].taps.size()), c_out, plans[k].slivers, uk.nr,
-                     packed + plans[k].packed);
+        pack_weights(w, parts[k], in.c_in, c_out, plans[k].slivers, uk.nr, packed + plans[k].packed);
     jb.packed = packed;
     const int64_t xsize = in.c_in * in.h * in.w, ysize = c_out * jb.y_plane;
     // work units over `images` images: (part, sliver, chunk), part by part
@@ -273,10 +297,10 @@ void conv2d_grid_parts(const Conv2dShape& in, const ConvGrid& g, const T* x, con
 template <typename T>
 void conv2d_grid_forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
     const ConvGrid g(s);
-    GridPart part{s.oh, s.ow, {}, 0, 0, 1, 1};
+    GridPart part{s.oh, s.ow, {}, {}, 0, 0, 1, 1};
     for (int64_t p = 0; p < s.kh; ++p)
-        for (int64_t q = 0; q < s.kw; ++q) part.taps.push_back(g.tap(s, p, q));
-    conv2d_grid_parts(s, g, x, {part}, {w}, s.c_out, s.oh, s.ow, bias, y);
+        for (int64_t q = 0; q < s.kw; ++q) part.taps.push_back(g.tap(s, p, q)), part.weight_taps.push_back(p * s.kw + q);
+    conv2d_grid_parts(s, g, x, {part}, GridWeights<T>{w, true, s.kh * s.kw}, s.c_out, s.oh, s.ow, bias, y);
 }
 
 template void fill_conv_grid<float>(const Conv2dShape&, const ConvGrid&, const float*, int64_t, int64_t, float*);
@@ -284,11 +308,10 @@ template void fill_conv_grid<double>(const Conv2dShape&, const ConvGrid&, const 
 template bool grid_forward_applies<float>(const Conv2dShape&);
 template bool grid_forward_applies<double>(const Conv2dShape&);
 template void conv2d_grid_parts<float>(const Conv2dShape&, const ConvGrid&, const float*, const std::vector<GridPart>&,
-                                       const std::vector<const float*>&, int64_t, int64_t, int64_t, const float*,
-                                       float*);
+                                       const GridWeights<float>&, int64_t, int64_t, int64_t, const float*, float*);
 template void conv2d_grid_parts<double>(const Conv2dShape&, const ConvGrid&, const double*,
-                                        const std::vector<GridPart>&, const std::vector<const double*>&, int64_t,
-                                        int64_t, int64_t, const double*, double*);
+                                        const std::vector<GridPart>&, const GridWeights<double>&, int64_t, int64_t,
+                                        int64_t, const double*, double*);
 template void conv2d_grid_forward<float>(const Conv2dShape&, const float*, const float*, const float*, float*);
 template void conv2d_grid_forward<double>(const Conv2dShape&, const double*, const double*, const double*, double*);
 

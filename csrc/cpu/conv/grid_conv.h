@@ -40,23 +40,33 @@ template <typename T>
 void fill_conv_grid(const Conv2dShape& s, const ConvGrid& g, const T* xb, int64_t c0, int64_t c1, T* dst);
 
 // One stride-1 convolution over a grid, a "part" of a grid convolution: output pixel (i, j),
-// i < oh, j < ow, reads channel block position taps[t] + i * wp + j for tap t, and goes to the
-// output plane position (row0 + i * step_h) * y_w + col0 + j * step_w. The forward is one part;
-// the strided grad-input one part per stride phase of dx (grid_grad_input.cpp).
+// i < oh, j < ow, reads channel block position taps[t] + i * wp + j for tap t, weighted by tap
+// weight_taps[t] (p * kw + q) of the weights, and goes to the output plane position
+// (row0 + i * step_h) * y_w + col0 + j * step_w. The forward is one part; the strided
+// grad-input one part per stride phase of dx (grid_grad_input.cpp).
 struct GridPart {
     int64_t oh, ow;
-    std::vector<int64_t> taps;
+    std::vector<int64_t> taps, weight_taps;
     int64_t row0, col0, step_h, step_w;
 };
 
+// The weights of a grid convolution with kh * kw = taps: out_major, w[o][c][tap] (OIHW, the
+// forward), or in-major, w[c][o][tap] (the grad-input, whose input planes are the forward's
+// outputs), with o < c_out the grid convolution's output channels and c < c_in its input planes.
+template <typename T>
+struct GridWeights {
+    const T* w;
+    bool out_major;
+    int64_t taps;
+};
+
 // The grid convolution (grid_conv.cpp): the images of x (shape `in`: n images of c_in planes of
-// h x w, with its padding and strides) filled into grids g; part k's weights as rows[k], a
-// c_out x (c_in * taps) row-major matrix ([o][c][tap]); y: n images of c_out planes of
-// y_h x y_w, written where the parts put their pixels (+ bias, which may be null).
+// h x w, with its padding and strides) filled into grids g, the parts run with weights w; y: n
+// images of c_out planes of y_h x y_w, written where the parts put their pixels (+ bias, which
+// may be null).
 template <typename T>
 void conv2d_grid_parts(const Conv2dShape& in, const ConvGrid& g, const T* x, const std::vector<GridPart>& parts,
-                       const std::vector<const T*>& rows, int64_t c_out, int64_t y_h, int64_t y_w, const T* bias,
-                       T* y);
+                       const GridWeights<T>& w, int64_t c_out, int64_t y_h, int64_t y_w, const T* bias, T* y);
 
 template <typename T>
 void conv2d_grid_forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y);

@@ -7,16 +7,15 @@
 // m_p = (p * dil - a) / stride: a stride-1 correlation of dy with those taps. So dx splits into
 // stride_h * stride_w phases (every stride-th row and column from the first of each residue),
 // each a stride-1 convolution over one zero-padded grid of dy (padded above / left by the
-// farthest reach of any tap) with its own taps, output positions, and weights (w transposed:
-// dx channels from dy channels, rows [c_in][c_out][tap]): grid_conv.cpp's conv2d_grid_parts.
-// Layout: dy NCHW, w OIHW, dx NCHW.
+// farthest reach of any tap) with its own taps, output positions, and weights (w read in-major:
+// dx channels from dy channels): grid_conv.cpp's conv2d_grid_parts.
+// With stride 1 the grad-input is one such convolution, with every tap, flipped
+// (conv2d_grid_flipped_forward). Layout: dy NCHW, w OIHW, dx NCHW.
 #include "grid_grad_input.h"
 
 #include <algorithm>
 #include <vector>
 
-#include "../thread_pool.h"
-#include "conv_scratch.h"
 #include "grid_conv.h"
 #include "grid_microkernel.h"
 
@@ -82,39 +81,39 @@ void conv2d_grid_grad_input(const Conv2dShape& s, const T* dy, const T* w, T* dx
     extent(cols, s.ow, t.pad_w, t.ow);
     const ConvGrid g(t);
     std::vector<GridPart> parts;
-    std::vector<const T*> weights;
-    const int64_t taps = s.kh * s.kw;
-    T* gathered = conv_scratch<33, T>(size_t(s.c_in * s.c_out * taps));
     for (const Phase& r : rows)
         for (const Phase& c : cols) {
             if (r.count == 0 || c.count == 0) continue;
-            GridPart part{r.count, c.count, {}, r.x0, c.x0, s.stride_h, s.stride_w};
+            GridPart part{r.count, c.count, {}, {}, r.x0, c.x0, s.stride_h, s.stride_w};
             for (size_t i = 0; i < r.taps.size(); ++i)
-                for (size_t j = 0; j < c.taps.size(); ++j)
+                for (size_t j = 0; j < c.taps.size(); ++j) {
                     part.taps.push_back((t.pad_h + r.u0 - r.reach[i]) * g.wp + t.pad_w + c.u0 - c.reach[j]);
-            // rows [ci][c][tap] = w[c][ci][p][q] over the phase's taps
-            const int64_t nt = int64_t(part.taps.size());
-            T* dst = gathered;
-            parallel_for(s.c_in, 8, [&](int64_t c0, int64_t c1) {
-                for (int64_t ci = c0; ci < c1; ++ci)
-                    for (int64_t o = 0; o < s.c_out; ++o) {
-                        T* row = dst + (ci * s.c_out + o) * nt;
-                        const T* src = w + (o * s.c_in + ci) * taps;
-                        for (size_t i = 0; i < r.taps.size(); ++i)
-                            for (size_t j = 0; j < c.taps.size(); ++j)
-                                *row++ = src[r.taps[i] * s.kw + c.taps[j]];
-                    }
-            });
-            weights.push_back(gathered);
-            gathered += s.c_in * s.c_out * nt;
+                    part.weight_taps.push_back(r.taps[i] * s.kw + c.taps[j]);
+                }
             parts.push_back(std::move(part));
         }
-    conv2d_grid_parts(t, g, dy, parts, weights, s.c_in, s.h, s.w, static_cast<const T*>(nullptr), dx);
+    // w (OIHW) is in-major for this convolution: its inputs are dy's c_out planes
+    conv2d_grid_parts(t, g, dy, parts, GridWeights<T>{w, false, s.kh * s.kw}, s.c_in, s.h, s.w,
+                      static_cast<const T*>(nullptr), dx);
+}
+
+template <typename T>
+void conv2d_grid_flipped_forward(const Conv2dShape& t, const T* dy, const T* w, T* dx) {
+    const ConvGrid g(t);
+    const int64_t taps = t.kh * t.kw;
+    GridPart part{t.oh, t.ow, {}, {}, 0, 0, 1, 1};
+    for (int64_t p = 0; p < t.kh; ++p)  // weight tap (p, q) in order, at the flipped grid tap
+        for (int64_t q = 0; q < t.kw; ++q)
+            part.taps.push_back(g.tap(t, t.kh - 1 - p, t.kw - 1 - q)), part.weight_taps.push_back(p * t.kw + q);
+    conv2d_grid_parts(t, g, dy, {part}, GridWeights<T>{w, false, taps}, t.c_out, t.oh, t.ow,
+                      static_cast<const T*>(nullptr), dx);
 }
 
 template bool grid_grad_input_applies<float>(const Conv2dShape&);
 template bool grid_grad_input_applies<double>(const Conv2dShape&);
 template void conv2d_grid_grad_input<float>(const Conv2dShape&, const float*, const float*, float*);
 template void conv2d_grid_grad_input<double>(const Conv2dShape&, const double*, const double*, double*);
+template void conv2d_grid_flipped_forward<float>(const Conv2dShape&, const float*, const float*, float*);
+template void conv2d_grid_flipped_forward<double>(const Conv2dShape&, const double*, const double*, double*);
 
 }  // namespace tf::cpu

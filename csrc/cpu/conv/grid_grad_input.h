@@ -14,4 +14,9 @@ bool grid_grad_input_applies(const Conv2dShape& s);
 template <typename T>
 void conv2d_grid_grad_input(const Conv2dShape& s, const T* dy, const T* w, T* dx);
 
+// The grad-input of a stride-1, one-group convolution as the grid forward t of dy (conv2d.cpp:
+// grad_input_as_forward) with w's taps flipped and w read in-major (no flipped copy of w).
+template <typename T>
+void conv2d_grid_flipped_forward(const Conv2dShape& t, const T* dy, const T* w, T* dx);
+
 }  // namespace tf::cpu
