@@ -50,6 +50,27 @@ CASES = [
     (3, 64, 36, 36, 30, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),     # grids over 1 MB: image by image
     (4, 64, 36, 36, 30, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),     # ... whole images per thread
     (2, 61, 9, 29, 128, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),     # 1x1: grad-input on the grid
+    # strides on the grid paths: the input split into stride phases (grid_conv.h), each a stride-1
+    # grid; odd and even sizes, padding 0/1/2, dilations that leave some phases unread, short rows
+    (2, 20, 13, 13, 32, (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), 1),     # odd input, 7x7 output: 2-row tiles
+    (2, 16, 14, 12, 64, (3, 3), (2, 2), ((0, 0), (0, 0)), (1, 1), 1),     # even input, no padding
+    (2, 15, 16, 15, 30, (3, 3), (2, 2), ((2, 2), (2, 2)), (1, 1), 1),     # padding 2, K = 135
+    (2, 16, 17, 16, 32, (3, 3), (2, 2), ((2, 1), (2, 2)), (2, 2), 1),     # dilation 2: one phase of four
+    (2, 16, 15, 17, 32, (3, 3), (2, 1), ((1, 1), (2, 0)), (1, 2), 1),     # stride (2, 1), dilation (1, 2)
+    (2, 40, 14, 13, 32, (2, 2), (3, 3), ((0, 1), (1, 0)), (1, 1), 1),     # stride 3 > kernel: skipped pixels
+    (2, 3, 23, 22, 64, (7, 7), (2, 2), ((3, 3), (3, 3)), (1, 1), 1),      # ResNet stem, K = 147
+    (3, 64, 40, 41, 32, (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), 1),     # grids over 1 MB: image by image
+    (4, 64, 40, 41, 32, (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), 1),     # ... whole images per thread
+    # strided grad-input on the grid: one stride-1 convolution of dy per stride phase of dx
+    # (grid_grad_input.cpp); dx rows no window reaches, odd / even sizes, padding 0/1/2
+    (2, 32, 13, 13, 64, (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), 1),     # odd input: phases of 7 and 6
+    (2, 64, 14, 12, 64, (3, 3), (2, 2), ((0, 0), (0, 0)), (1, 1), 1),     # last dx row / column unread
+    (2, 32, 15, 16, 64, (3, 3), (2, 2), ((2, 2), (2, 2)), (1, 1), 1),     # padding 2
+    (2, 30, 16, 15, 96, (5, 5), (2, 2), ((2, 2), (1, 2)), (1, 1), 1),     # 5x5: 9 / 6 / 6 / 4 taps per phase
+    (2, 32, 15, 17, 64, (3, 3), (2, 1), ((1, 1), (2, 0)), (1, 2), 1),     # stride (2, 1), dilation (1, 2)
+    (2, 32, 16, 17, 128, (3, 3), (3, 3), ((1, 1), (0, 1)), (1, 1), 1),    # stride 3: one tap per phase
+    (2, 32, 17, 16, 64, (3, 3), (2, 2), ((2, 1), (2, 2)), (2, 2), 1),     # dilation 2: odd rows unreached, col2im
+    (4, 32, 44, 44, 192, (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), 1),    # dy grids over 1 MB
     # c_in/groups == 1: the direct path (direct_conv.cpp) for forward and grad-weight
     (64, 1, 28, 28, 32, (3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),     # MNIST conv1, full batch
     (3, 1, 37, 41, 7, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),       # 1517 pixels: two chunks; 7 channels

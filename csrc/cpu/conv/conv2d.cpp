@@ -1,17 +1,20 @@
 // conv2d on the CPU: which algorithm runs each direction.
 //
 //   forward      c_in/groups == 1: direct convolution over tap panels (direct_conv.cpp);
-//                stride 1, one group, more than one tap, output channels that fill the grid
-//                microkernel's slivers: direct convolution on the padded input grid
-//                (grid_conv.cpp); otherwise implicit GEMM, im2col fused into packing
+//                one group, more than one tap, output channels that fill the grid
+//                microkernel's slivers: direct convolution on the padded, stride-phase-split
+//                input grid (grid_conv.cpp); otherwise implicit GEMM, im2col fused into packing
 //                (implicit_gemm.cpp)
-//   grad-weight  c_in/groups == 1: direct (direct_conv.cpp); stride 1, one group, more than one
-//                tap, output channels that fill the rows microkernel's slivers: input rows read
-//                in place from the padded grid (grid_grad_weight.cpp);
+//   grad-weight  c_in/groups == 1: direct (direct_conv.cpp); one group, more than one tap,
+//                output channels that fill the rows microkernel's slivers: input rows read in
+//                place from the padded grid (grid_grad_weight.cpp);
 //                otherwise col @ dy^T on the rows microkernels (grad_weight.cpp)
 //   grad-input   stride 1: a forward convolution of dy with flipped, group-transposed weights,
 //                on the grid driver (one group, c_in filling its slivers) or the implicit GEMM
 //                (c_in/groups >= 48);
+//                stride above 1, one group, every dx pixel reached by a tap, c_in filling the
+//                grid slivers: one stride-1 grid convolution of dy per stride phase of dx
+//                (grid_grad_input.cpp);
 //                otherwise, per image b and group g
 //                (K = c_in/groups * kh * kw, P = oh * ow, O = c_out/groups):
 //                dcol (K x P) = w[g]^T @ dy[b, g] on our GEMM, dx[b] = col2im(dcol) (im2col.cpp);
@@ -29,6 +32,7 @@
 #include "direct_conv.h"
 #include "grad_weight.h"
 #include "grid_conv.h"
+#include "grid_grad_input.h"
 #include "grid_grad_weight.h"
 #include "im2col.h"
 #include "implicit_gemm.h"
@@ -70,8 +74,11 @@ bool grad_input_as_forward(const Conv2dShape& s, const T* dy, const T* w, T* dx)
     Conv2dShape t = s;
     t.c_in = s.c_out, t.h = s.oh, t.w = s.ow, t.c_out = s.c_in, t.oh = s.h, t.ow = s.w;
     t.pad_h = pad_h, t.pad_w = pad_w;
-    const bool grid = grid_forward_applies<T>(t);
-    if (!grid && s.c_in / s.groups < MIN_ROWS) return false;
+    if (grid_forward_applies<T>(t)) {  // w read flipped and in-major in place
+        conv2d_grid_flipped_forward(t, dy, w, dx);
+        return true;
+    }
+    if (s.c_in / s.groups < MIN_ROWS) return false;
     const int64_t o = s.c_out / s.groups, ci = s.c_in / s.groups, taps = s.kh * s.kw;
     T* flipped = conv_scratch<2, T>(size_t(s.c_in * o * taps));
     parallel_for(s.c_out, 16, [&](int64_t o0, int64_t o1) {
@@ -82,14 +89,14 @@ bool grad_input_as_forward(const Conv2dShape& s, const T* dy, const T* w, T* dx)
                     flipped[((g * ci + c) * o + oo) * taps + (taps - 1 - t)] = w[(oc * ci + c) * taps + t];
         }
     });
-    if (grid) conv2d_grid_forward(t, dy, flipped, static_cast<const T*>(nullptr), dx);
-    else conv2d_implicit_forward(t, dy, flipped, static_cast<const T*>(nullptr), dx);
+    conv2d_implicit_forward(t, dy, flipped, static_cast<const T*>(nullptr), dx);
     return true;
 }
 
 template <typename T>
 void grad_input(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
     if (grad_input_as_forward(s, dy, w, dx)) return;
+    if (grid_grad_input_applies<T>(s)) return conv2d_grid_grad_input(s, dy, w, dx);
     const ConvDims d(s);
     GemmShape g;
     g.trans_a = true, g.m = d.k, g.n = d.p, g.k = d.o, g.lda = d.k, g.ldb = d.p, g.ldc = d.p;

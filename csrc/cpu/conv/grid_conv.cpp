@@ -1,22 +1,26 @@
-// conv2d forward with stride 1 as a direct convolution on a padded grid, no im2col.
+// conv2d forward as a direct convolution on a padded, stride-phase-split grid, no im2col.
 //
-// Each image's input planes are copied, zero-padded, into a grid of Hp = oh + (kh-1)*dil_h rows
-// of Wp = ow + (kw-1)*dil_w values (grid_conv.h), so that output pixel (i, j) reads grid position
-// (i + p*dil_h) * Wp + j + q*dil_w for tap (p, q): for a run of consecutive output pixels of one
-// row, every (channel, tap) reads consecutive values. Each output row is split evenly into tiles
-// of at most the microkernel's rows (26 -> 13 + 13 on AVX-512), or, for rows of 4 to 7 pixels
-// with the AVX-512 kernel, two or three whole rows make a tile (7x7: 14 pixels); the grid
-// microkernel (grid_microkernel.h) computes a tile's pixels x NR output channels, broadcasting the input from
-// the grid in place against weights packed once per call into NR-channel slivers
-// ([sliver][c][tap][NR], zero past the last channel). A work chunk (one sliver, up to
-// CHUNK_TILES tiles) runs K whole for each tile while the sliver's weights fit half of L2
-// (measured: 16 KB blocks that stay in L1 but add C-block accumulation run 4-15% slower), in
-// blocks of input planes beyond that, into an L2-resident C block ([tile][pixel][channel]), then
-// writes y (NCHW) channel by channel + bias. Used where grid_forward_applies (grid_conv.h).
-// When the grids of the whole batch fit in BATCH_GRIDS, all are filled first and chunks run across
-// images (small late-network images: each weight sliver then serves every image's tiles while
-// it is in cache). Otherwise threads take whole images when the batch splits evenly over them
-// (each with its own grid); or images run in turn with the grid fill and chunks split over the pool.
+// Each image's input planes are copied, zero-padded and split into stride phases, into a grid
+// (grid_conv.h) of Hp = oh + (kh-1)*dil_h/stride_h rows of Wp = ow + (kw-1)*dil_w/stride_w values
+// per phase, so that output pixel (i, j) reads channel block position tap(p, q) + i * Wp + j for
+// tap (p, q) whatever the stride: for a run of consecutive output pixels of one row, every
+// (channel, tap) reads consecutive values. The driver runs "parts" (grid_conv.h: GridPart), each
+// a stride-1 convolution over the grid with its own taps, weights and output positions: the
+// forward is one part; the strided grad-input (grid_grad_input.cpp) one per stride phase of dx.
+// Each output row of a part is split evenly into tiles of at most the microkernel's rows
+// (26 -> 13 + 13 on AVX-512), or, for rows of 4 to 7 pixels with the AVX-512 kernel, two or three
+// whole rows make a tile (7x7: 14 pixels); the grid microkernel (grid_microkernel.h) computes a
+// tile's pixels x NR output channels, broadcasting the input from the grid in place against
+// weights packed once per call into NR-channel slivers ([sliver][c][tap][NR], zero past the last
+// channel). A work chunk (one sliver, up to CHUNK_TILES tiles) runs K whole for each tile while
+// the sliver's weights fit half of L2 (measured: 16 KB blocks that stay in L1 but add C-block
+// accumulation run 4-15% slower), in blocks of input planes beyond that, into an L2-resident C
+// block ([tile][pixel][channel]), then writes y (NCHW) channel by channel + bias. Used where
+// grid_forward_applies (grid_conv.h). When the grids of the whole batch fit in BATCH_GRIDS, all
+// are filled first and chunks run across images (small late-network images: each weight sliver
+// then serves every image's tiles while it is in cache). Otherwise threads take whole images
+// when the batch splits evenly over them (each with its own grid); or images run in turn with
+// the grid fill and chunks split over the pool.
 // Layout: x NCHW, w OIHW, y NCHW.
 #include "grid_conv.h"
 
@@ -35,83 +39,123 @@ constexpr int64_t BATCH_GRIDS = 1024 * 1024;  // bytes: the grids of all images 
 constexpr int64_t MIN_DEPTH = 128;  // shallower K: writing tiles out costs more than the implicit GEMM's packing
 constexpr int64_t CHUNK_TILES = 64;         // tiles per work chunk (a C block of 64 x 14 x 32 floats: L2)
 constexpr int64_t WEIGHT_BLOCK = 512 * 1024;  // bytes of packed weights per K block (half of L2)
+constexpr int64_t PACK_VALUES = 64;           // values per row and pass of the forward's weight pack
 
 // A tile: output rows [i0, i0 + rows) and columns [j0, j1) of them.
 struct Tile {
     int64_t i0, rows, j0, j1;
 };
 
-struct Grid : ConvGrid {
-    int64_t oh, ow, per_row, row_group;  // tiles per output row, or output rows per tile (short rows)
-    int64_t mr, tiles, slivers;          // mr: most pixels of a tile; tiles per image
-    int64_t planes_per_block;            // input planes per K block (their weights fill about WEIGHT_BLOCK bytes)
-    std::vector<int64_t> taps;           // grid offset of each kernel tap
+// A part's tiling and weights: tiles of output pixels and NR-channel weight slivers.
+struct Plan {
+    const GridPart* part;
+    int64_t per_row, row_group;  // tiles per output row, or output rows per tile (short rows)
+    int64_t mr, tiles, slivers;  // mr: most pixels of a tile; tiles per image
+    int64_t planes_per_block;    // input planes per K block (their weights fill about WEIGHT_BLOCK bytes)
+    int64_t packed;              // offset of the part's packed weights
 
-    Grid(const Conv2dShape& s, int max_rows, bool multi_row, int nr, size_t elem)
-        : ConvGrid(s), oh(s.oh), ow(s.ow), per_row((s.ow + max_rows - 1) / max_rows),
-          row_group(multi_row && s.ow >= 4 && 2 * s.ow <= max_rows ? max_rows / s.ow : 1),
-          mr(row_group > 1 ? row_group * s.ow : (s.ow + per_row - 1) / per_row),
-          tiles(row_group > 1 ? (s.oh + row_group - 1) / row_group : s.oh * per_row),
-          slivers((s.c_out + nr - 1) / nr) {
-        const int64_t per_plane = s.kh * s.kw * nr * int64_t(elem);
-        const int64_t blocks = (s.c_in * per_plane + WEIGHT_BLOCK - 1) / WEIGHT_BLOCK;
-        planes_per_block = (s.c_in + blocks - 1) / blocks;
-        for (int64_t p = 0; p < s.kh; ++p)
-            for (int64_t q = 0; q < s.kw; ++q) taps.push_back(p * s.dil_h * wp + q * s.dil_w);
+    Plan(const GridPart& p, int64_t c_in, int64_t c_out, int max_rows, bool multi_row, int nr, size_t elem,
+         int64_t offset)
+        : part(&p), per_row((p.ow + max_rows - 1) / max_rows),
+          row_group(multi_row && p.ow >= 4 && 2 * p.ow <= max_rows ? max_rows / p.ow : 1),
+          mr(row_group > 1 ? row_group * p.ow : (p.ow + per_row - 1) / per_row),
+          tiles(row_group > 1 ? (p.oh + row_group - 1) / row_group : p.oh * per_row),
+          slivers((c_out + nr - 1) / nr), packed(offset) {
+        const int64_t per_plane = int64_t(p.taps.size()) * nr * int64_t(elem);
+        const int64_t blocks = (c_in * per_plane + WEIGHT_BLOCK - 1) / WEIGHT_BLOCK;
+        planes_per_block = (c_in + blocks - 1) / blocks;
     }
-    int64_t size(const Conv2dShape& s) const { return s.c_in * plane; }
     Tile tile(int64_t t) const {
-        if (row_group > 1) return {t * row_group, std::min(row_group, oh - t * row_group), 0, ow};
+        if (row_group > 1) return {t * row_group, std::min(row_group, part->oh - t * row_group), 0, part->ow};
         const int64_t k = t % per_row;  // ow split evenly over the row's tiles
-        return {t / per_row, 1, k * ow / per_row, (k + 1) * ow / per_row};
+        return {t / per_row, 1, k * part->ow / per_row, (k + 1) * part->ow / per_row};
     }
+    int64_t chunks(int64_t images) const { return (images * tiles + CHUNK_TILES - 1) / CHUNK_TILES; }
 };
 
-// w (OIHW) into NR-channel slivers [sliver][c][tap][NR], zero past the last output channel: the
-// transposing pack of the grad-weight drivers (4 x 4 SSE blocks for float), slivers in parallel.
+// What every chunk shares: the grids' geometry, the microkernel, the packed weights and y.
 template <typename T>
-void pack_weights(const Conv2dShape& s, const Grid& gd, int nr, const T* w, T* packed) {
-    const int64_t k = s.c_in * s.kh * s.kw;
-    parallel_for(gd.slivers, 1, [&](int64_t s0, int64_t s1) {
-        const int64_t rows = std::min(s.c_out, s1 * nr) - s0 * nr;
-        pack_transposed(w + s0 * nr * k, k, rows, k, nr, k * nr, packed + s0 * nr * k);
+struct Job {
+    int64_t c_in, c_out, plane, wp, grid_size, y_w, y_plane;
+    GridMicrokernel<T> uk;
+    const T *packed, *bias;
+};
+
+// A part's weights into NR-channel slivers [sliver][c][tap][NR], zero past the last output
+// channel, slivers in parallel. When the part uses every tap of w in order, through the shared
+// transposing pack (4 x 4 SSE blocks for float): the forward's OIHW rows in blocks of PACK_VALUES
+// values, so that the sliver being written stays in L1; in-major weights (the grad-input's) per
+// input plane, whose NR output channels x taps are one contiguous block. Otherwise (the phases
+// of a strided grad-input) value by value.
+template <typename T>
+void pack_weights(const GridWeights<T>& wt, const GridPart& part, int64_t c_in, int64_t c_out, int64_t slivers, int nr,
+                  T* packed) {
+    const int64_t nt = int64_t(part.weight_taps.size()), k = c_in * nt;
+    bool every_tap = nt == wt.taps;
+    for (int64_t t = 0; t < nt && every_tap; ++t) every_tap = part.weight_taps[t] == t;
+    parallel_for(slivers, 1, [&](int64_t s0, int64_t s1) {
+        for (int64_t sl = s0; sl < s1; ++sl) {
+            const int64_t o0 = sl * nr, live = std::min<int64_t>(nr, c_out - o0);
+            T* dst = packed + o0 * k;
+            if (every_tap && wt.out_major) {
+                for (int64_t d0 = 0; d0 < k; d0 += PACK_VALUES)
+                    pack_transposed(wt.w + o0 * k + d0, k, live, std::min(PACK_VALUES, k - d0), nr, 0, dst + d0 * nr);
+            } else if (every_tap) {
+                for (int64_t c = 0; c < c_in; ++c)
+                    pack_transposed(wt.w + (c * c_out + o0) * nt, nt, live, nt, nr, 0, dst + c * nt * nr);
+            } else {
+                for (int64_t c = 0; c < c_in; ++c, dst += nt * nr)
+                    for (int64_t lane = 0; lane < nr; ++lane)
+                        for (int64_t t = 0; t < nt; ++t) {
+                            const int64_t o = o0 + lane, tap = part.weight_taps[t];
+                            dst[t * nr + lane] = lane >= live ? T(0)
+                                                 : wt.out_major ? wt.w[(o * c_in + c) * wt.taps + tap]
+                                                                : wt.w[(c * c_out + o) * wt.taps + tap];
+                        }
+            }
+        }
     });
 }
 
-// Chunk `chunk` of `images` consecutive images (grids at gp, outputs at y; sliver chunk / chunks,
-// up to CHUNK_TILES tiles in image-major order): the tiles accumulate over blocks of input planes
-// (usually one) in an L2-resident C block, which then goes into y (+ bias), channel by channel.
+// Chunk `chunk` of part pl over `images` consecutive images (grids at gp, outputs at y; sliver
+// chunk / chunks, up to CHUNK_TILES tiles in image-major order): the tiles accumulate over blocks
+// of input planes (usually one) in an L2-resident C block, which then goes into y (+ bias),
+// channel by channel, at the part's output positions.
 template <typename T>
-void run_chunk(const Conv2dShape& s, const Grid& gd, const GridMicrokernel<T>& uk, const T* gp, const T* packed,
-               const T* bias, T* y, int64_t images, int64_t chunk) {
-    const int64_t chunks = (images * gd.tiles + CHUNK_TILES - 1) / CHUNK_TILES;
+void run_chunk(const Job<T>& jb, const Plan& pl, const T* gp, T* y, int64_t images, int64_t chunk) {
+    const GridPart& pt = *pl.part;
+    const GridMicrokernel<T>& uk = jb.uk;
+    const int64_t chunks = pl.chunks(images);
     const int64_t sl = chunk / chunks, t0 = (chunk % chunks) * CHUNK_TILES;
-    const int64_t t1 = std::min(images * gd.tiles, t0 + CHUNK_TILES), ntaps = int64_t(gd.taps.size());
-    const int64_t tile_size = gd.mr * uk.nr, ohw = s.oh * s.ow;
+    const int64_t t1 = std::min(images * pl.tiles, t0 + CHUNK_TILES), ntaps = int64_t(pt.taps.size());
+    const int64_t tile_size = pl.mr * uk.nr;
     T* cblock = conv_scratch<32, T>(size_t(CHUNK_TILES * tile_size));
-    const T* wsl = packed + sl * s.c_in * ntaps * uk.nr;
-    for (int64_t c0 = 0; c0 < s.c_in; c0 += gd.planes_per_block) {
-        const int64_t planes = std::min(gd.planes_per_block, s.c_in - c0);
+    const T* wsl = jb.packed + pl.packed + sl * jb.c_in * ntaps * uk.nr;
+    for (int64_t c0 = 0; c0 < jb.c_in; c0 += pl.planes_per_block) {
+        const int64_t planes = std::min(pl.planes_per_block, jb.c_in - c0);
         for (int64_t t = t0; t < t1; ++t) {
-            const Tile tl = gd.tile(t % gd.tiles);
+            const Tile tl = pl.tile(t % pl.tiles);
             const int64_t width = tl.j1 - tl.j0;
-            const T* a = gp + t / gd.tiles * gd.size(s) + c0 * gd.plane + tl.i0 * gd.wp + tl.j0;
-            uk.run(int(tl.rows * width), int(width), gd.wp, a, gd.plane, planes, gd.taps.data(), ntaps,
+            const T* a = gp + t / pl.tiles * jb.grid_size + c0 * jb.plane + tl.i0 * jb.wp + tl.j0;
+            uk.run(int(tl.rows * width), int(width), jb.wp, a, jb.plane, planes, pt.taps.data(), ntaps,
                    wsl + c0 * ntaps * uk.nr, cblock + (t - t0) * tile_size, uk.nr, c0 > 0);
         }
     }
-    const int64_t live = std::min<int64_t>(uk.nr, s.c_out - sl * uk.nr);
+    const int64_t live = std::min<int64_t>(uk.nr, jb.c_out - sl * uk.nr);
     for (int64_t c = 0; c < live; ++c) {
         const int64_t o = sl * uk.nr + c;
-        const T v = bias ? bias[o] : T(0);
+        const T v = jb.bias ? jb.bias[o] : T(0);
         for (int64_t t = t0; t < t1; ++t) {
-            const Tile tl = gd.tile(t % gd.tiles);
+            const Tile tl = pl.tile(t % pl.tiles);
             const int64_t width = tl.j1 - tl.j0;
-            T* plane = y + (t / gd.tiles * s.c_out + o) * ohw;
+            T* plane = y + (t / pl.tiles * jb.c_out + o) * jb.y_plane + pt.row0 * jb.y_w + pt.col0 + tl.j0 * pt.step_w;
             for (int64_t rr = 0; rr < tl.rows; ++rr) {
                 const T* src = cblock + (t - t0) * tile_size + rr * width * uk.nr + c;
-                T* dst = plane + (tl.i0 + rr) * s.ow + tl.j0;
-                for (int64_t r = 0; r < width; ++r) dst[r] = src[r * uk.nr] + v;
+                T* dst = plane + (tl.i0 + rr) * pt.step_h * jb.y_w;
+                if (pt.step_w == 1)
+                    for (int64_t r = 0; r < width; ++r) dst[r] = src[r * uk.nr] + v;
+                else
+                    for (int64_t r = 0; r < width; ++r) dst[r * pt.step_w] = src[r * uk.nr] + v;
             }
         }
     }
@@ -121,28 +165,67 @@ bool split_images(int64_t n, int threads) { return threads > 1 && (n % threads =
 
 }  // namespace
 
+namespace {
+
+// The residues p * dil mod stride of the taps p < k, ascending.
+std::vector<int64_t> phases(int64_t k, int64_t dil, int64_t stride) {
+    std::vector<int64_t> out;
+    for (int64_t a = 0; a < stride; ++a)
+        for (int64_t p = 0; p < k; ++p)
+            if (p * dil % stride == a) {
+                out.push_back(a);
+                break;
+            }
+    return out;
+}
+
+int64_t index_of(const std::vector<int64_t>& v, int64_t x) { return std::find(v.begin(), v.end(), x) - v.begin(); }
+
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+}  // namespace
+
+ConvGrid::ConvGrid(const Conv2dShape& s)
+    : hp(s.oh + (s.kh - 1) * s.dil_h / s.stride_h), wp(s.ow + (s.kw - 1) * s.dil_w / s.stride_w), phase_size(hp * wp),
+      plane(0), row_phases(phases(s.kh, s.dil_h, s.stride_h)), col_phases(phases(s.kw, s.dil_w, s.stride_w)) {
+    plane = phase_size * int64_t(row_phases.size() * col_phases.size());
+}
+
+int64_t ConvGrid::tap(const Conv2dShape& s, int64_t p, int64_t q) const {
+    const int64_t u = p * s.dil_h, v = q * s.dil_w;
+    const int64_t phase = index_of(row_phases, u % s.stride_h) * int64_t(col_phases.size()) +
+                          index_of(col_phases, v % s.stride_w);
+    return phase * phase_size + u / s.stride_h * wp + v / s.stride_w;
+}
+
 template <typename T>
 void fill_conv_grid(const Conv2dShape& s, const ConvGrid& g, const T* xb, int64_t c0, int64_t c1, T* dst) {
-    const int64_t v0 = std::min(g.wp, s.pad_w), v1 = std::max(v0, std::min(g.wp, s.w + s.pad_w));
     for (int64_t c = c0; c < c1; ++c) {
         T* row = dst + c * g.plane;
         const T* src = xb + c * s.h * s.w;
-        for (int64_t u = 0; u < g.hp; ++u, row += g.wp) {
-            const int64_t r = u - s.pad_h;
-            if (r < 0 || r >= s.h) {
-                std::fill(row, row + g.wp, T(0));
-                continue;
+        for (const int64_t a : g.row_phases)
+            for (const int64_t b : g.col_phases) {
+                // phase column v reads input column stride_w * v + b - pad_w: valid for v in [v0, v1)
+                const int64_t v0 = std::clamp(-floor_div(b - s.pad_w, s.stride_w), int64_t(0), g.wp);
+                const int64_t v1 = std::clamp(floor_div(s.w - 1 + s.pad_w - b, s.stride_w) + 1, v0, g.wp);
+                for (int64_t u = 0; u < g.hp; ++u, row += g.wp) {
+                    const int64_t r = s.stride_h * u + a - s.pad_h;
+                    if (r < 0 || r >= s.h) {
+                        std::fill(row, row + g.wp, T(0));
+                        continue;
+                    }
+                    std::fill(row, row + v0, T(0));
+                    const T* in = src + r * s.w + s.stride_w * v0 + b - s.pad_w;
+                    if (s.stride_w == 1) std::copy(in, in + (v1 - v0), row + v0);
+                    else
+                        for (int64_t v = v0; v < v1; ++v) row[v] = in[(v - v0) * s.stride_w];
+                    std::fill(row + v1, row + g.wp, T(0));
+                }
             }
-            std::fill(row, row + v0, T(0));
-            std::copy(src + r * s.w + v0 - s.pad_w, src + r * s.w + v1 - s.pad_w, row + v0);
-            std::fill(row + v1, row + g.wp, T(0));
-        }
     }
 }
 
-bool grid_conv_applies(const Conv2dShape& s) {
-    return s.stride_h == 1 && s.stride_w == 1 && s.groups == 1;
-}
+bool grid_conv_applies(const Conv2dShape& s) { return s.groups == 1; }
 
 template <typename T>
 bool grid_forward_applies(const Conv2dShape& s) {
@@ -151,53 +234,84 @@ bool grid_forward_applies(const Conv2dShape& s) {
 }
 
 template <typename T>
-void conv2d_grid_forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
-    const GridMicrokernel<T> uk = grid_microkernel(T(0));
-    const Grid gd(s, uk.max_rows, uk.multi_row, uk.nr, sizeof(T));
-    T* packed = conv_scratch<31, T>(size_t(gd.slivers * uk.nr * s.c_in * s.kh * s.kw));
-    pack_weights(s, gd, uk.nr, w, packed);
-    const int64_t xsize = s.c_in * s.h * s.w, ysize = s.c_out * s.oh * s.ow;
-    const int threads = get_num_threads();
-    const auto units = [&](int64_t images) {  // (sliver, chunk) pairs over `images` images' tiles
-        return gd.slivers * ((images * gd.tiles + CHUNK_TILES - 1) / CHUNK_TILES);
+void conv2d_grid_parts(const Conv2dShape& in, const ConvGrid& g, const T* x, const std::vector<GridPart>& parts,
+                       const GridWeights<T>& w, int64_t c_out, int64_t y_h, int64_t y_w, const T* bias, T* y) {
+    Job<T> jb{in.c_in, c_out, g.plane, g.wp, in.c_in * g.plane, y_w, y_h * y_w, grid_microkernel(T(0)), nullptr, bias};
+    const GridMicrokernel<T>& uk = jb.uk;
+    std::vector<Plan> plans;
+    int64_t packed_size = 0;
+    for (const GridPart& p : parts) {
+        plans.emplace_back(p, in.c_in, c_out, uk.max_rows, uk.multi_row, uk.nr, sizeof(T), packed_size);
+        packed_size += plans.back().slivers * uk.nr * in.c_in * int64_t(p.taps.size());
+    }
+    T* packed = conv_scratch<31, T>(size_t(packed_size));
+    for (size_t k = 0; k < parts.size(); ++k)
+        pack_weights(w, parts[k], in.c_in, c_out, plans[k].slivers, uk.nr, packed + plans[k].packed);
+    jb.packed = packed;
+    const int64_t xsize = in.c_in * in.h * in.w, ysize = c_out * jb.y_plane;
+    // work units over `images` images: (part, sliver, chunk), part by part
+    const auto units = [&](int64_t images) {
+        int64_t n = 0;
+        for (const Plan& pl : plans) n += pl.slivers * pl.chunks(images);
+        return n;
     };
-    if (s.n * gd.size(s) * int64_t(sizeof(T)) <= BATCH_GRIDS) {  // small images: all grids, chunks across images
-        T* gp = conv_scratch<30, T>(size_t(s.n * gd.size(s)));
-        parallel_for(s.n * s.c_in, 8, [&](int64_t p0, int64_t p1) {
+    const auto run_unit = [&](const T* gp, T* yb, int64_t images, int64_t u) {
+        size_t k = 0;
+        for (; u >= plans[k].slivers * plans[k].chunks(images); ++k) u -= plans[k].slivers * plans[k].chunks(images);
+        run_chunk(jb, plans[k], gp, yb, images, u);
+    };
+    const int threads = get_num_threads();
+    if (in.n * jb.grid_size * int64_t(sizeof(T)) <= BATCH_GRIDS) {  // small images: all grids, chunks across images
+        T* gp = conv_scratch<30, T>(size_t(in.n * jb.grid_size));
+        parallel_for(in.n * in.c_in, 8, [&](int64_t p0, int64_t p1) {
             for (int64_t p = p0; p < p1;) {
-                const int64_t b = p / s.c_in, c0 = p % s.c_in, c1 = std::min(s.c_in, c0 + p1 - p);
-                fill_conv_grid(s, gd, x + b * xsize, c0, c1, gp + b * gd.size(s));
+                const int64_t b = p / in.c_in, c0 = p % in.c_in, c1 = std::min(in.c_in, c0 + p1 - p);
+                fill_conv_grid(in, g, x + b * xsize, c0, c1, gp + b * jb.grid_size);
                 p += c1 - c0;
             }
         });
-        parallel_for(units(s.n), 1, [&](int64_t u0, int64_t u1) {
-            for (int64_t u = u0; u < u1; ++u) run_chunk(s, gd, uk, gp, packed, bias, y, s.n, u);
+        parallel_for(units(in.n), 1, [&](int64_t u0, int64_t u1) {
+            for (int64_t u = u0; u < u1; ++u) run_unit(gp, y, in.n, u);
         });
         return;
     }
-    if (split_images(s.n, threads)) {
+    if (split_images(in.n, threads)) {
         parallel_run(threads, [&](int tid, int nt) {
-            T* gp = conv_scratch<30, T>(size_t(gd.size(s)));
-            for (int64_t b = s.n * tid / nt; b < s.n * (tid + 1) / nt; ++b) {
-                fill_conv_grid(s, gd, x + b * xsize, 0, s.c_in, gp);
-                for (int64_t u = 0; u < units(1); ++u) run_chunk(s, gd, uk, gp, packed, bias, y + b * ysize, 1, u);
+            T* gp = conv_scratch<30, T>(size_t(jb.grid_size));
+            for (int64_t b = in.n * tid / nt; b < in.n * (tid + 1) / nt; ++b) {
+                fill_conv_grid(in, g, x + b * xsize, 0, in.c_in, gp);
+                for (int64_t u = 0; u < units(1); ++u) run_unit(gp, y + b * ysize, 1, u);
             }
         });
         return;
     }
-    T* gp = conv_scratch<30, T>(size_t(gd.size(s)));
-    for (int64_t b = 0; b < s.n; ++b) {
-        parallel_for(s.c_in, 8, [&](int64_t c0, int64_t c1) { fill_conv_grid(s, gd, x + b * xsize, c0, c1, gp); });
+    T* gp = conv_scratch<30, T>(size_t(jb.grid_size));
+    for (int64_t b = 0; b < in.n; ++b) {
+        parallel_for(in.c_in, 8, [&](int64_t c0, int64_t c1) { fill_conv_grid(in, g, x + b * xsize, c0, c1, gp); });
         parallel_for(units(1), 1, [&](int64_t u0, int64_t u1) {
-            for (int64_t u = u0; u < u1; ++u) run_chunk(s, gd, uk, gp, packed, bias, y + b * ysize, 1, u);
+            for (int64_t u = u0; u < u1; ++u) run_unit(gp, y + b * ysize, 1, u);
         });
     }
+}
+
+template <typename T>
+void conv2d_grid_forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+    const ConvGrid g(s);
+    GridPart part{s.oh, s.ow, {}, {}, 0, 0, 1, 1};
+    for (int64_t p = 0; p < s.kh; ++p)
+        for (int64_t q = 0; q < s.kw; ++q) part.taps.push_back(g.tap(s, p, q)), part.weight_taps.push_back(p * s.kw + q);
+    conv2d_grid_parts(s, g, x, {part}, GridWeights<T>{w, true, s.kh * s.kw}, s.c_out, s.oh, s.ow, bias, y);
 }
 
 template void fill_conv_grid<float>(const Conv2dShape&, const ConvGrid&, const float*, int64_t, int64_t, float*);
 template void fill_conv_grid<double>(const Conv2dShape&, const ConvGrid&, const double*, int64_t, int64_t, double*);
 template bool grid_forward_applies<float>(const Conv2dShape&);
 template bool grid_forward_applies<double>(const Conv2dShape&);
+template void conv2d_grid_parts<float>(const Conv2dShape&, const ConvGrid&, const float*, const std::vector<GridPart>&,
+                                       const GridWeights<float>&, int64_t, int64_t, int64_t, const float*, float*);
+template void conv2d_grid_parts<double>(const Conv2dShape&, const ConvGrid&, const double*,
+                                        const std::vector<GridPart>&, const GridWeights<double>&, int64_t, int64_t,
+                                        int64_t, const double*, double*);
 template void conv2d_grid_forward<float>(const Conv2dShape&, const float*, const float*, const float*, float*);
 template void conv2d_grid_forward<double>(const Conv2dShape&, const double*, const double*, const double*, double*);
 

@@ -1,11 +1,12 @@
-// conv2d grad-weight with stride 1 and one group, without im2col:
+// conv2d grad-weight with one group, without im2col:
 //   acc (K x O) = sum over images and output pixels of col (K x pixels) @ dy^T (pixels x O),
 // K = c_in * kh * kw, where row (c, p, q) of col, read along output row i, is the run of
-// ow values of the zero-padded input grid (grid_conv.h) at c * plane + (i + p*dil_h) * wp + q*dil_w.
+// ow values of the zero-padded, stride-phase-split input grid (grid_conv.h) at
+// c * plane + tap(p, q) + i * wp.
 // The rows microkernels (rows_microkernel.h) read those rows in place, one pointer per row and
 // one segment per output row (skipping the grid's padding columns), against dy^T packed into
 // NR-wide slivers per work item. The input is the grid itself when nothing is padded; otherwise
-// each image is first copied into a zero-padded grid.
+// each image is first copied into the grid.
 //
 // Work items are runs of whole output rows of one image (about DB pixels), split evenly across
 // the thread pool in contiguous ranges (the next item's dy rows are prefetched, spread over the
@@ -81,7 +82,7 @@ void conv2d_grid_grad_weight(const Conv2dShape& s, const T* x, const T* dy, T* d
     for (int64_t kk = 0; kk < pl.kp; ++kk) {
         const int64_t row = kk < pl.k ? kk : 0, taps = s.kh * s.kw;
         const int64_t c = row / taps, p = row % taps / s.kw, q = row % s.kw;
-        pl.offset.push_back(c * gd.plane + p * s.dil_h * gd.wp + q * s.dil_w);
+        pl.offset.push_back(c * gd.plane + gd.tap(s, p, q));
     }
     const int64_t size = pl.kp * pl.np, xsize = s.c_in * s.h * s.w, dysize = s.c_out * s.oh * s.ow;
     std::vector<T*> partial(std::max(1, get_num_threads()), nullptr);
@@ -117,14 +118,14 @@ void conv2d_grid_grad_weight(const Conv2dShape& s, const T* x, const T* dy, T* d
                 }
         }
     });
-    // dw[o, kk] = sum over threads of acc[kk][o]
-    parallel_for(pl.o, 4, [&](int64_t o0, int64_t o1) {
-        for (int64_t o = o0; o < o1; ++o)
-            for (int64_t kk = 0; kk < pl.k; ++kk) {
-                T sum = T(0);
-                for (int t = 0; t < used; ++t) sum += partial[t][kk * pl.np + o];
-                dw[o * pl.k + kk] = sum;
-            }
+    // dw[o, kk] = sum over threads of acc[kk][o]: the blocks added into the first (contiguous rows),
+    // then transposed by the shared 4 x 4 pack (one K-wide sliver per range of output channels)
+    parallel_for(pl.k, 16, [&](int64_t k0, int64_t k1) {
+        for (int t = 1; t < used; ++t)
+            for (int64_t i = k0 * pl.np; i < k1 * pl.np; ++i) partial[0][i] += partial[t][i];
+    });
+    parallel_for(pl.o, 16, [&](int64_t o0, int64_t o1) {
+        pack_transposed(partial[0] + o0, pl.np, pl.k, o1 - o0, int(pl.k), 0, dw + o0 * pl.k);
     });
 }
 
