@@ -15,7 +15,7 @@
 
 namespace tf::cpu {
 
-constexpr int64_t GEMM_KC = 256;    // depth of a packed panel
+constexpr int64_t GEMM_KC = 384;    // depth of a packed panel
 constexpr int64_t GEMM_MC = 120;    // rows of a packed A block (about; blocks are evened out)
 constexpr int64_t GEMM_NC = 3072;   // columns of a packed B panel (a multiple of every NR)
 
