@@ -68,7 +68,7 @@ def test_narrow_outputs(rng, isa, threads, n, ta, tb):
 
 # ---- thread splits: every way of sharing C between threads, forced, at the edges of the split ----
 
-@pytest.fixture(params=["auto", "rows", "columns"])
+@pytest.fixture(params=["auto", "rows", "columns", "depth"])
 def split(request):
     old = _C.gemm_set_split(request.param)
     yield request.param
@@ -105,6 +105,47 @@ def test_thread_splits_wide_panels(rng, threads, split):
         check(rng, 5, 3100, 300)
         check(rng, 64, 3100, 300)
     check(rng, 30, 6200, 40, tb=True)
+
+
+# The depth split (each thread a share of K, thread 0 into C, the others into partial buffers,
+# then a reduction): K odd, K smaller than the thread count (a thread with no depth at all) and
+# than one tile, K past several evened-out K steps per share, alpha/beta applied once across the
+# reduction, C wider than one B panel, reused partial buffers at a larger then a smaller size.
+DEPTH_CASES = [(1, 1, 1), (5, 3, 1), (7, 33, 2), (13, 40, 3), (12, 32, 31), (40, 70, 385), (33, 17, 769),
+               (128, 128, 2049), (24, 3100, 300), (3, 5, 1537)]
+
+
+@pytest.fixture
+def depth_split():
+    old = _C.gemm_set_split("depth")
+    yield
+    _C.gemm_set_split(old)
+
+
+@pytest.mark.parametrize("m,n,k", DEPTH_CASES)
+def test_depth_split(rng, isa, threads, depth_split, m, n, k):
+    check(rng, m, n, k)
+    check(rng, m, n, k, ta=True, alpha=-0.5, beta=0.75)
+    check(rng, m, n, k, tb=True, alpha=2.0, beta=1.0, pad=3)
+
+
+def test_depth_split_float64(rng, threads, depth_split):
+    for ta, tb in itertools.product([False, True], repeat=2):
+        check(rng, 29, 37, 1031, dtype=np.float64, ta=ta, tb=tb, alpha=0.5, beta=0.25)
+
+
+def test_depth_split_chosen_for_long_k_and_small_c():
+    if "avx512" not in ISAS:
+        pytest.skip("the plan's constants are for the AVX-512 tiles")
+    old = _C.active_isa()
+    try:
+        _C.set_active_isa("avx512")
+        assert _C.gemm_plan(128, 128, 2048, 2, trans_a=True) == (2, "depth")
+        assert _C.gemm_plan(128, 128, 2048, 1, trans_a=True)[0] == 1
+        assert _C.gemm_plan(1024, 1024, 1024, 2)[1] != "depth"
+        assert _C.gemm_plan(2048, 128, 128, 2)[1] != "depth"
+    finally:
+        _C.set_active_isa(old)
 
 
 def test_thread_splits_float64(rng, threads, split):

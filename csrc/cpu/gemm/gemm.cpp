@@ -142,6 +142,56 @@ void multiply_panel(const GemmCall<T>& g, int64_t jc, int64_t pc, int64_t kc, co
     }
 }
 
+// The whole product of g on the calling thread, its B slivers packed into `panel` (room for one
+// panel of min(GEMM_NC, n) columns at depth kc_max).
+template <typename T>
+void multiply_alone(const GemmCall<T>& g, int64_t kc_max, T* panel, T* ablock) {
+    const int nr = g.uk.nr;
+    for (int64_t jc = 0; jc < g.s.n; jc += GEMM_NC) {
+        const int64_t ncols = std::min(GEMM_NC, g.s.n - jc), slivers = ceil_div(ncols, nr);
+        for (int64_t pc = 0; pc < g.s.k; pc += kc_max) {
+            const int64_t kc = std::min(kc_max, g.s.k - pc);
+            pack_b(g.s, g.b, jc, ncols, pc, kc, nr, 0, slivers, panel);
+            multiply_panel(g, jc, pc, kc, panel, 0, g.s.m, 0, slivers, ablock);
+        }
+    }
+}
+
+// Depth split, thread tid of nt: the product over its share [k0, k1) of the depth, into C itself
+// (thread 0, with beta) or into its own m x n partial buffer (the others, beta = 0; alpha is applied
+// by every thread); then, after one barrier, each thread adds the partials into its share of C's rows.
+template <typename T>
+void multiply_depth_share(const GemmCall<T>& g, int tid, int nt, T* panel, T* ablock, T* partials,
+                          SpinBarrier& barrier) {
+    const GemmShape& s = g.s;
+    const int64_t k0 = s.k * tid / nt, k1 = s.k * (tid + 1) / nt, plane = s.m * s.n;
+    GemmShape mine = s;
+    mine.k = k1 - k0;
+    T* out = g.c;
+    T beta = g.beta;
+    if (tid > 0) {
+        out = partials + (tid - 1) * plane;
+        mine.ldc = s.n;
+        beta = T(0);
+    }
+    if (mine.k == 0) {
+        scale_c(mine, beta, out);
+    } else {
+        const T* a = g.a + (s.trans_a ? k0 * s.lda : k0);
+        const T* b = g.b + (s.trans_b ? k0 : k0 * s.ldb);
+        const GemmCall<T> part{mine, g.alpha, beta, a, b, out, g.uk};
+        multiply_alone(part, ceil_div(mine.k, ceil_div(mine.k, GEMM_KC)), panel, ablock);
+    }
+    barrier.wait(nt);
+    for (int64_t i = s.m * tid / nt; i < s.m * (tid + 1) / nt; ++i) {
+        T* crow = g.c + i * s.ldc;
+        for (int t = 1; t < nt; ++t) {
+            const T* prow = partials + (t - 1) * plane + i * s.n;
+            for (int64_t j = 0; j < s.n; ++j) crow[j] += prow[j];
+        }
+    }
+}
+
 template <typename T>
 void gemm_single(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T* c, const GemmMicrokernel<T>& uk,
                  int max_threads) {
@@ -156,16 +206,27 @@ void gemm_single(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T*
     const int64_t panel_slivers = ceil_div(std::min(GEMM_NC, s.n), nr);
     // Rows split: two shared panels. Columns split: a region of ceil(slivers / nt) slivers per
     // thread (nt <= plan.threads threads run, so panel_slivers + plan.threads slivers hold them all).
-    const bool rows = plan.split == GemmSplit::rows;
-    const int64_t sliver_size = nr * kc_max;
-    const int64_t b_size = (rows ? 2 * panel_slivers : panel_slivers + plan.threads) * sliver_size;
-    const int64_t ablock_size = (GEMM_MC / mr + 2) * mr * kc_max;  // >= block_rows(...) * kc
-    T* scratch = scratch_buffer<T>(b_size + plan.threads * ablock_size);
+    // Depth split: a whole panel per thread (its K steps are evened out over its own share of
+    // the depth, so sized for GEMM_KC), and an m x n partial C per thread but the first.
+    const bool rows = plan.split == GemmSplit::rows, depth = plan.split == GemmSplit::depth;
+    const int64_t kc_room = depth ? std::min(GEMM_KC, s.k) : kc_max;
+    const int64_t sliver_size = nr * kc_room;
+    const int64_t b_size = (rows    ? 2 * panel_slivers
+                            : depth ? plan.threads * panel_slivers
+                                    : panel_slivers + plan.threads) * sliver_size;
+    const int64_t ablock_size = (GEMM_MC / mr + 2) * mr * kc_room;  // >= block_rows(...) * kc
+    const int64_t partials_size = depth ? (plan.threads - 1) * s.m * s.n : 0;
+    T* scratch = scratch_buffer<T>(b_size + plan.threads * ablock_size + partials_size);
     const GemmCall<T> g{s, alpha, beta, a, b, c, uk};
     const int64_t row_slivers = ceil_div(s.m, mr);
     SpinBarrier barrier;
     parallel_run(plan.threads, [&](int tid, int nt) {
         T* ablock = scratch + b_size + tid * ablock_size;
+        if (depth) {
+            T* partials = scratch + b_size + plan.threads * ablock_size;
+            return multiply_depth_share(g, tid, nt, scratch + tid * panel_slivers * sliver_size, ablock, partials,
+                                        barrier);
+        }
         int64_t step = 0;
         for (int64_t jc = 0; jc < s.n; jc += GEMM_NC) {
             const int64_t ncols = std::min(GEMM_NC, s.n - jc), slivers = ceil_div(ncols, nr);

@@ -28,6 +28,13 @@ double cost(int64_t m, int64_t n, int64_t k, int mr, int nr, int threads, GemmSp
         packed = (double(std::min(m, my_rows)) * panels + double(ceil_div(col_slivers, threads) * nr)) * kd;
         remote = double(n) * kd * (threads - 1) / threads;
         sync = threads > 1 ? kBarrier * double(steps) : 0;
+    } else if (split == GemmSplit::depth) {
+        const double my_k = double(ceil_div(k, threads));
+        work = double(row_slivers * mr) * double(col_slivers * nr) * my_k;
+        packed = (double(m) * panels + double(n)) * my_k;
+        // Adding the other threads' partials into this thread's share of C's rows.
+        remote = double(ceil_div(m, threads)) * double(n) * (threads - 1);
+        sync = kBarrier;
     } else {
         const int64_t my_cols = ceil_div(col_slivers, threads) * nr;
         work = double(row_slivers * mr) * double(my_cols) * kd;
@@ -41,11 +48,11 @@ double cost(int64_t m, int64_t n, int64_t k, int mr, int nr, int threads, GemmSp
 GemmPlan plan_gemm(int64_t m, int64_t n, int64_t k, int mr, int nr, int max_threads) {
     max_threads = std::max(1, max_threads);
     if (int mode = split_override.load(std::memory_order_relaxed))
-        return {max_threads, mode == 1 ? GemmSplit::rows : GemmSplit::columns};
+        return {max_threads, mode == 1 ? GemmSplit::rows : mode == 2 ? GemmSplit::columns : GemmSplit::depth};
     GemmPlan best;
     double best_cost = cost(m, n, k, mr, nr, 1, GemmSplit::rows);
     for (int t = 2; t <= max_threads; ++t) {
-        for (GemmSplit split : {GemmSplit::rows, GemmSplit::columns}) {
+        for (GemmSplit split : {GemmSplit::rows, GemmSplit::columns, GemmSplit::depth}) {
             const double c = cost(m, n, k, mr, nr, t, split);
             if (c < best_cost) {
                 best_cost = c;
