@@ -66,6 +66,16 @@ def test_narrow_outputs(rng, isa, threads, n, ta, tb):
     check(rng, 50, n, 300, ta=ta, tb=tb, alpha=-0.5, beta=0.75)
 
 
+# A ragged last sliver of A rows (1..11 past a multiple of 12, the AVX-512 tile's MR) goes through
+# the edge kernel that computes only the live rows, on full and ragged column slivers, over one and
+# several K steps (the accumulate path), with alpha/beta.
+@pytest.mark.parametrize("m", list(range(1, 14)) + [23, 64, 71])
+def test_ragged_rows(rng, isa, threads, m):
+    check(rng, m, 64, 100)
+    check(rng, m, 70, 800, alpha=-0.5, beta=0.75)
+    check(rng, m, 96, 395, ta=True, tb=True, beta=1.0)
+
+
 # ---- thread splits: every way of sharing C between threads, forced, at the edges of the split ----
 
 @pytest.fixture(params=["auto", "rows", "columns", "depth"])

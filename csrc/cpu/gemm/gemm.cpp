@@ -19,8 +19,9 @@
 // another one reads. C with few columns and row-major A takes the dot kernel instead (gemm_dot.h);
 // C with at most 16 (AVX-512) or 8 (AVX2) columns otherwise takes the ISA's narrow microkernel.
 // Packing zero-pads ragged edges (gemm_pack.h), so every microkernel call computes a full tile
-// and odd sizes take the same path; only the ragged edge tiles go through a scratch tile that is
-// then copied into C. beta is applied on the first K step only (beta == 0 never reads C).
+// and odd sizes take the same path; a tile with ragged rows but all NR columns takes the
+// kernel's edge variant where it has one (run_rows: only the live rows computed, AVX-512), other
+// ragged edge tiles go through a scratch tile that is then copied into C. beta is applied on the first K step only (beta == 0 never reads C).
 // Batched calls run whole matrices on separate threads when each matrix is small.
 #include <tensorforge/gemm.h>
 
@@ -133,6 +134,8 @@ void multiply_panel(const GemmCall<T>& g, int64_t jc, int64_t pc, int64_t kc, co
                 T* cdst = g.c + (ic + ir) * ldc + j;
                 if (live_rows == mr && cols == nr) {
                     g.uk.run(kc, asl, bsl, cdst, ldc, g.alpha, g.beta, !first_k);
+                } else if (cols == nr && g.uk.run_rows) {
+                    g.uk.run_rows(kc, static_cast<int>(live_rows), asl, bsl, cdst, ldc, g.alpha, g.beta, !first_k);
                 } else {
                     g.uk.run(kc, asl, bsl, tile, nr, T(1), T(0), false);
                     store_tile(tile, nr, live_rows, cols, g.alpha, g.beta, first_k, cdst, ldc);
