@@ -86,12 +86,13 @@ def split(request):
 
 
 # Rows and columns around the tile sizes of every kernel (MR 4/6/12/24, NR 8/16/32), so the
-# threads' shares end on and off sliver boundaries; k around the 256-deep panels, so the shared B
-# panels alternate between their two buffers (a missing barrier or a wrong buffer reads another
-# step's panel).
+# threads' shares end on and off sliver boundaries; k on and past the 384-deep panels (K steps are
+# evened out: 385 = 2 x 193, 770 = 3 x 257), so the shared B panels alternate between their two
+# buffers (a missing barrier or a wrong buffer reads another step's panel).
 SPLIT_CASES = [
     (1, 1, 1), (2, 33, 5), (13, 1, 300), (11, 17, 257), (25, 31, 9), (24, 64, 513), (47, 65, 256),
     (49, 97, 255), (73, 16, 600), (97, 9, 770), (130, 129, 1025), (4, 200, 64), (200, 4, 64),
+    (35, 70, 384), (26, 40, 385), (61, 33, 1537),
 ]
 
 
@@ -154,6 +155,8 @@ def test_depth_split_chosen_for_long_k_and_small_c():
         assert _C.gemm_plan(128, 128, 2048, 1, trans_a=True)[0] == 1
         assert _C.gemm_plan(1024, 1024, 1024, 2)[1] != "depth"
         assert _C.gemm_plan(2048, 128, 128, 2)[1] != "depth"
+        assert _C.gemm_plan(1024, 1024, 10**6, 2)[1] == "depth"
+        assert _C.gemm_plan(4096, 2048, 10**6, 2)[1] != "depth"  # partial buffers capped (16 MiB)
     finally:
         _C.set_active_isa(old)
 

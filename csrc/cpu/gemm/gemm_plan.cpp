@@ -12,6 +12,7 @@ constexpr double kPack = 12;          // packing one value (read op(X), write th
 constexpr double kRemote = 16;        // reading one value of B that another thread packed
 constexpr double kBarrier = 40000;    // one barrier between the running threads of a region
 constexpr double kRegion = 60000;     // starting a region on idle-spinning workers and joining it
+constexpr int64_t kMaxPartials = int64_t(4) << 20;  // values of the depth split's partial C buffers
 
 std::atomic<int> split_override{0};
 
@@ -53,6 +54,7 @@ GemmPlan plan_gemm(int64_t m, int64_t n, int64_t k, int mr, int nr, int max_thre
     double best_cost = cost(m, n, k, mr, nr, 1, GemmSplit::rows);
     for (int t = 2; t <= max_threads; ++t) {
         for (GemmSplit split : {GemmSplit::rows, GemmSplit::columns, GemmSplit::depth}) {
+            if (split == GemmSplit::depth && double(t - 1) * double(m) * double(n) > double(kMaxPartials)) continue;
             const double c = cost(m, n, k, mr, nr, t, split);
             if (c < best_cost) {
                 best_cost = c;

@@ -9,10 +9,11 @@
 //   depth:   each thread computes the whole of C over its share of K, thread 0 into C and the
 //            others into m x n partial buffers, then (one barrier) each adds the partials into a
 //            share of C's rows: for a long K and a C too small to split (weight gradients).
-// plan_gemm estimates the busiest thread's time for 1..max_threads threads and both splits
-// (padded microkernel work, packing, the other threads' packed B it must fetch, barriers and
-// the region's start-up, constants measured on the machine of BENCHMARKS.md) and takes the
-// cheapest, so a small product stays on one thread.
+// plan_gemm estimates the busiest thread's time for 1..max_threads threads and each split
+// (padded microkernel work, packing, the other threads' packed B or partial C it must fetch,
+// barriers and the region's start-up, constants measured on the machine of BENCHMARKS.md) and
+// takes the cheapest, so a small product stays on one thread; the depth split only while its
+// partial buffers stay under 16 MiB.
 #pragma once
 #include <cstdint>
 
