@@ -66,9 +66,19 @@ def test_narrow_outputs(rng, isa, threads, n, ta, tb):
     check(rng, 50, n, 300, ta=ta, tb=tb, alpha=-0.5, beta=0.75)
 
 
+# A ragged last sliver of A rows (1..11 past a multiple of 12, the AVX-512 tile's MR) goes through
+# the edge kernel that computes only the live rows, on full and ragged column slivers, over one and
+# several K steps (the accumulate path), with alpha/beta.
+@pytest.mark.parametrize("m", list(range(1, 14)) + [23, 64, 71])
+def test_ragged_rows(rng, isa, threads, m):
+    check(rng, m, 64, 100)
+    check(rng, m, 70, 800, alpha=-0.5, beta=0.75)
+    check(rng, m, 96, 395, ta=True, tb=True, beta=1.0)
+
+
 # ---- thread splits: every way of sharing C between threads, forced, at the edges of the split ----
 
-@pytest.fixture(params=["auto", "rows", "columns"])
+@pytest.fixture(params=["auto", "rows", "columns", "depth"])
 def split(request):
     old = _C.gemm_set_split(request.param)
     yield request.param
@@ -76,12 +86,13 @@ def split(request):
 
 
 # Rows and columns around the tile sizes of every kernel (MR 4/6/12/24, NR 8/16/32), so the
-# threads' shares end on and off sliver boundaries; k around the 256-deep panels, so the shared B
-# panels alternate between their two buffers (a missing barrier or a wrong buffer reads another
-# step's panel).
+# threads' shares end on and off sliver boundaries; k on and past the 384-deep panels (K steps are
+# evened out: 385 = 2 x 193, 770 = 3 x 257), so the shared B panels alternate between their two
+# buffers (a missing barrier or a wrong buffer reads another step's panel).
 SPLIT_CASES = [
     (1, 1, 1), (2, 33, 5), (13, 1, 300), (11, 17, 257), (25, 31, 9), (24, 64, 513), (47, 65, 256),
     (49, 97, 255), (73, 16, 600), (97, 9, 770), (130, 129, 1025), (4, 200, 64), (200, 4, 64),
+    (35, 70, 384), (26, 40, 385), (61, 33, 1537),
 ]
 
 
@@ -105,6 +116,49 @@ def test_thread_splits_wide_panels(rng, threads, split):
         check(rng, 5, 3100, 300)
         check(rng, 64, 3100, 300)
     check(rng, 30, 6200, 40, tb=True)
+
+
+# The depth split (each thread a share of K, thread 0 into C, the others into partial buffers,
+# then a reduction): K odd, K smaller than the thread count (a thread with no depth at all) and
+# than one tile, K past several evened-out K steps per share, alpha/beta applied once across the
+# reduction, C wider than one B panel, reused partial buffers at a larger then a smaller size.
+DEPTH_CASES = [(1, 1, 1), (5, 3, 1), (7, 33, 2), (13, 40, 3), (12, 32, 31), (40, 70, 385), (33, 17, 769),
+               (128, 128, 2049), (24, 3100, 300), (3, 5, 1537)]
+
+
+@pytest.fixture
+def depth_split():
+    old = _C.gemm_set_split("depth")
+    yield
+    _C.gemm_set_split(old)
+
+
+@pytest.mark.parametrize("m,n,k", DEPTH_CASES)
+def test_depth_split(rng, isa, threads, depth_split, m, n, k):
+    check(rng, m, n, k)
+    check(rng, m, n, k, ta=True, alpha=-0.5, beta=0.75)
+    check(rng, m, n, k, tb=True, alpha=2.0, beta=1.0, pad=3)
+
+
+def test_depth_split_float64(rng, threads, depth_split):
+    for ta, tb in itertools.product([False, True], repeat=2):
+        check(rng, 29, 37, 1031, dtype=np.float64, ta=ta, tb=tb, alpha=0.5, beta=0.25)
+
+
+def test_depth_split_chosen_for_long_k_and_small_c():
+    if "avx512" not in ISAS:
+        pytest.skip("the plan's constants are for the AVX-512 tiles")
+    old = _C.active_isa()
+    try:
+        _C.set_active_isa("avx512")
+        assert _C.gemm_plan(128, 128, 2048, 2, trans_a=True) == (2, "depth")
+        assert _C.gemm_plan(128, 128, 2048, 1, trans_a=True)[0] == 1
+        assert _C.gemm_plan(1024, 1024, 1024, 2)[1] != "depth"
+        assert _C.gemm_plan(2048, 128, 128, 2)[1] != "depth"
+        assert _C.gemm_plan(1024, 1024, 10**6, 2)[1] == "depth"
+        assert _C.gemm_plan(4096, 2048, 10**6, 2)[1] != "depth"  # partial buffers capped (16 MiB)
+    finally:
+        _C.set_active_isa(old)
 
 
 def test_thread_splits_float64(rng, threads, split):

@@ -91,28 +91,32 @@ void register_gemm(py::module_& m) {
     m.def(
         "gemm_set_split",
         [](const std::string& mode) {
-            static const char* names[] = {"auto", "rows", "columns"};
+            static const char* names[] = {"auto", "rows", "columns", "depth"};
             int code = -1;
-            for (int i = 0; i < 3; ++i)
+            for (int i = 0; i < 4; ++i)
                 if (mode == names[i]) code = i;
-            if (code < 0) throw py::value_error("gemm_set_split: mode must be 'auto', 'rows' or 'columns', got '" + mode + "'");
+            if (code < 0)
+                throw py::value_error("gemm_set_split: mode must be 'auto', 'rows', 'columns' or 'depth', got '" + mode +
+                                      "'");
             std::string old = names[cpu::gemm_split_override()];
             cpu::set_gemm_split_override(code);
             return old;
         },
         py::arg("mode"),
-        "Testing hook: 'rows' or 'columns' forces how the CPU GEMM splits C over all threads; 'auto' (the "
+        "Testing hook: 'rows', 'columns' or 'depth' (K, with a reduction) forces how the CPU GEMM splits the "
+        "product over all threads; 'auto' (the "
         "default) lets the cost model choose. Returns the previous mode.");
     m.def(
         "gemm_plan",
         [](int64_t m, int64_t n, int64_t k, int threads, bool trans_a) {
             const cpu::GemmPlan p = cpu::gemm_plan_for_shape(m, n, k, trans_a, threads);
-            static const char* names[] = {"rows", "columns", "dot"};
+            static const char* names[] = {"rows", "columns", "dot", "depth"};
             return py::make_tuple(p.threads, names[static_cast<int>(p.split)]);
         },
         py::arg("m"), py::arg("n"), py::arg("k"), py::arg("threads"), py::arg("trans_a") = false,
         "(threads, split) the float32 CPU GEMM would use for an m x n x k product on the active SIMD path: "
-        "split 'rows' or 'columns' of C on packed operands, or 'dot' (few columns, dot-product kernel).");
+        "split 'rows' or 'columns' of C or 'depth' (K, then a reduction) on packed operands, or 'dot' (few "
+        "columns, dot-product kernel).");
 }
 
 }  // namespace tf::bind

@@ -5,17 +5,23 @@
 //   for jc over N in NC columns          B panel KC x NC (packed: L2/L3)
 //     for pc over K in KC steps           pack B into NR-wide slivers (rows split: each thread a
 //                                         share, then one barrier; columns split: its own slivers)
-//       each thread, over its rows        A block ~MC x KC, packed by the thread (L2)
-//         for jr over its NR slivers       B sliver KC x NR (L1)
-//           for ir over MR slivers         microkernel, writing C from registers with alpha/beta
+//       each thread, over its rows        A block ~MC x KC, packed by the thread
+//         for ir over MR slivers           A sliver KC x MR (L1: 18 KiB at KC = 384)
+//           for jr over its NR slivers     B sliver streamed from L2/L3; microkernel, writing C
+//                                          from registers with alpha/beta
+// The A sliver (12 rows) is the one kept in L1 and the wider B sliver (32 columns) the one
+// streamed: the other way round, a 32-column B sliver at this depth fills all of Zen 4's 32 KiB
+// L1 and the streamed A sliver evicts it (1024^3 on one thread: 88 -> 98 GFLOP/s). K steps are
+// evened out (784 = 3 x 262, not 2 x 384 + 16).
 // Rows split: the shared B panels alternate between two buffers, so one barrier per panel is
 // enough (a thread can pack the next panel while another still reads the previous one). Columns
 // split: each thread keeps its slivers in a buffer of its own, so no thread ever writes memory
 // another one reads. C with few columns and row-major A takes the dot kernel instead (gemm_dot.h);
 // C with at most 16 (AVX-512) or 8 (AVX2) columns otherwise takes the ISA's narrow microkernel.
 // Packing zero-pads ragged edges (gemm_pack.h), so every microkernel call computes a full tile
-// and odd sizes take the same path; only the ragged edge tiles go through a scratch tile that is
-// then copied into C. beta is applied on the first K step only (beta == 0 never reads C).
+// and odd sizes take the same path; a tile with ragged rows but all NR columns takes the
+// kernel's edge variant where it has one (run_rows: only the live rows computed, AVX-512), other
+// ragged edge tiles go through a scratch tile that is then copied into C. beta is applied on the first K step only (beta == 0 never reads C).
 // Batched calls run whole matrices on separate threads when each matrix is small.
 #include <tensorforge/gemm.h>
 
@@ -119,20 +125,72 @@ void multiply_panel(const GemmCall<T>& g, int64_t jc, int64_t pc, int64_t kc, co
     for (int64_t ic = r0; ic < r1; ic += mc) {
         const int64_t rows = std::min(mc, r1 - ic);
         pack_a(g.s, g.a, ic, rows, pc, kc, mr, ablock);
-        for (int64_t sl = s0; sl < s1; ++sl) {
-            const int64_t j = jc + sl * nr, cols = std::min<int64_t>(nr, g.s.n - j);
-            const T* bsl = slivers + (sl - s0) * nr * kc;
-            for (int64_t ir = 0; ir < rows; ir += mr) {
-                const int64_t live_rows = std::min<int64_t>(mr, rows - ir);
-                const T* asl = ablock + ir * kc;
+        for (int64_t ir = 0; ir < rows; ir += mr) {
+            const int64_t live_rows = std::min<int64_t>(mr, rows - ir);
+            const T* asl = ablock + ir * kc;
+            for (int64_t sl = s0; sl < s1; ++sl) {
+                const int64_t j = jc + sl * nr, cols = std::min<int64_t>(nr, g.s.n - j);
+                const T* bsl = slivers + (sl - s0) * nr * kc;
                 T* cdst = g.c + (ic + ir) * ldc + j;
                 if (live_rows == mr && cols == nr) {
                     g.uk.run(kc, asl, bsl, cdst, ldc, g.alpha, g.beta, !first_k);
+                } else if (cols == nr && g.uk.run_rows) {
+                    g.uk.run_rows(kc, static_cast<int>(live_rows), asl, bsl, cdst, ldc, g.alpha, g.beta, !first_k);
                 } else {
                     g.uk.run(kc, asl, bsl, tile, nr, T(1), T(0), false);
                     store_tile(tile, nr, live_rows, cols, g.alpha, g.beta, first_k, cdst, ldc);
                 }
             }
+        }
+    }
+}
+
+// The whole product of g on the calling thread, its B slivers packed into `panel` (room for one
+// panel of min(GEMM_NC, n) columns at depth kc_max).
+template <typename T>
+void multiply_alone(const GemmCall<T>& g, int64_t kc_max, T* panel, T* ablock) {
+    const int nr = g.uk.nr;
+    for (int64_t jc = 0; jc < g.s.n; jc += GEMM_NC) {
+        const int64_t ncols = std::min(GEMM_NC, g.s.n - jc), slivers = ceil_div(ncols, nr);
+        for (int64_t pc = 0; pc < g.s.k; pc += kc_max) {
+            const int64_t kc = std::min(kc_max, g.s.k - pc);
+            pack_b(g.s, g.b, jc, ncols, pc, kc, nr, 0, slivers, panel);
+            multiply_panel(g, jc, pc, kc, panel, 0, g.s.m, 0, slivers, ablock);
+        }
+    }
+}
+
+// Depth split, thread tid of nt: the product over its share [k0, k1) of the depth, into C itself
+// (thread 0, with beta) or into its own m x n partial buffer (the others, beta = 0; alpha is applied
+// by every thread); then, after one barrier, each thread adds the partials into its share of C's rows.
+template <typename T>
+void multiply_depth_share(const GemmCall<T>& g, int tid, int nt, T* panel, T* ablock, T* partials,
+                          SpinBarrier& barrier) {
+    const GemmShape& s = g.s;
+    const int64_t k0 = s.k * tid / nt, k1 = s.k * (tid + 1) / nt, plane = s.m * s.n;
+    GemmShape mine = s;
+    mine.k = k1 - k0;
+    T* out = g.c;
+    T beta = g.beta;
+    if (tid > 0) {
+        out = partials + (tid - 1) * plane;
+        mine.ldc = s.n;
+        beta = T(0);
+    }
+    if (mine.k == 0) {
+        scale_c(mine, beta, out);
+    } else {
+        const T* a = g.a + (s.trans_a ? k0 * s.lda : k0);
+        const T* b = g.b + (s.trans_b ? k0 : k0 * s.ldb);
+        const GemmCall<T> part{mine, g.alpha, beta, a, b, out, g.uk};
+        multiply_alone(part, ceil_div(mine.k, ceil_div(mine.k, GEMM_KC)), panel, ablock);
+    }
+    barrier.wait(nt);
+    for (int64_t i = s.m * tid / nt; i < s.m * (tid + 1) / nt; ++i) {
+        T* crow = g.c + i * s.ldc;
+        for (int t = 1; t < nt; ++t) {
+            const T* prow = partials + (t - 1) * plane + i * s.n;
+            for (int64_t j = 0; j < s.n; ++j) crow[j] += prow[j];
         }
     }
 }
@@ -147,26 +205,37 @@ void gemm_single(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T*
     }
     const int mr = uk.mr, nr = uk.nr;
     const GemmPlan plan = plan_gemm(s.m, s.n, s.k, mr, nr, max_threads);
-    const int64_t kc_max = std::min(GEMM_KC, s.k);
+    const int64_t kc_max = ceil_div(s.k, ceil_div(s.k, GEMM_KC));  // K steps evened out
     const int64_t panel_slivers = ceil_div(std::min(GEMM_NC, s.n), nr);
     // Rows split: two shared panels. Columns split: a region of ceil(slivers / nt) slivers per
     // thread (nt <= plan.threads threads run, so panel_slivers + plan.threads slivers hold them all).
-    const bool rows = plan.split == GemmSplit::rows;
-    const int64_t sliver_size = nr * kc_max;
-    const int64_t b_size = (rows ? 2 * panel_slivers : panel_slivers + plan.threads) * sliver_size;
-    const int64_t ablock_size = (GEMM_MC / mr + 2) * mr * kc_max;  // >= block_rows(...) * kc
-    T* scratch = scratch_buffer<T>(b_size + plan.threads * ablock_size);
+    // Depth split: a whole panel per thread (its K steps are evened out over its own share of
+    // the depth, so sized for GEMM_KC), and an m x n partial C per thread but the first.
+    const bool rows = plan.split == GemmSplit::rows, depth = plan.split == GemmSplit::depth;
+    const int64_t kc_room = depth ? std::min(GEMM_KC, s.k) : kc_max;
+    const int64_t sliver_size = nr * kc_room;
+    const int64_t b_size = (rows    ? 2 * panel_slivers
+                            : depth ? plan.threads * panel_slivers
+                                    : panel_slivers + plan.threads) * sliver_size;
+    const int64_t ablock_size = (GEMM_MC / mr + 2) * mr * kc_room;  // >= block_rows(...) * kc
+    const int64_t partials_size = depth ? (plan.threads - 1) * s.m * s.n : 0;
+    T* scratch = scratch_buffer<T>(b_size + plan.threads * ablock_size + partials_size);
     const GemmCall<T> g{s, alpha, beta, a, b, c, uk};
     const int64_t row_slivers = ceil_div(s.m, mr);
     SpinBarrier barrier;
     parallel_run(plan.threads, [&](int tid, int nt) {
         T* ablock = scratch + b_size + tid * ablock_size;
+        if (depth) {
+            T* partials = scratch + b_size + plan.threads * ablock_size;
+            return multiply_depth_share(g, tid, nt, scratch + tid * panel_slivers * sliver_size, ablock, partials,
+                                        barrier);
+        }
         int64_t step = 0;
         for (int64_t jc = 0; jc < s.n; jc += GEMM_NC) {
             const int64_t ncols = std::min(GEMM_NC, s.n - jc), slivers = ceil_div(ncols, nr);
             const int64_t s0 = slivers * tid / nt, s1 = slivers * (tid + 1) / nt;
-            for (int64_t pc = 0; pc < s.k; pc += GEMM_KC, ++step) {
-                const int64_t kc = std::min(GEMM_KC, s.k - pc);
+            for (int64_t pc = 0; pc < s.k; pc += kc_max, ++step) {
+                const int64_t kc = std::min(kc_max, s.k - pc);
                 if (rows) {
                     T* panel = scratch + (step % 2) * panel_slivers * sliver_size;
                     pack_b(s, b, jc, ncols, pc, kc, nr, s0, s1, panel + s0 * nr * kc);

@@ -12,6 +12,7 @@ constexpr double kPack = 12;          // packing one value (read op(X), write th
 constexpr double kRemote = 16;        // reading one value of B that another thread packed
 constexpr double kBarrier = 40000;    // one barrier between the running threads of a region
 constexpr double kRegion = 60000;     // starting a region on idle-spinning workers and joining it
+constexpr int64_t kMaxPartials = int64_t(4) << 20;  // values of the depth split's partial C buffers
 
 std::atomic<int> split_override{0};
 
@@ -28,6 +29,13 @@ double cost(int64_t m, int64_t n, int64_t k, int mr, int nr, int threads, GemmSp
         packed = (double(std::min(m, my_rows)) * panels + double(ceil_div(col_slivers, threads) * nr)) * kd;
         remote = double(n) * kd * (threads - 1) / threads;
         sync = threads > 1 ? kBarrier * double(steps) : 0;
+    } else if (split == GemmSplit::depth) {
+        const double my_k = double(ceil_div(k, threads));
+        work = double(row_slivers * mr) * double(col_slivers * nr) * my_k;
+        packed = (double(m) * panels + double(n)) * my_k;
+        // Adding the other threads' partials into this thread's share of C's rows.
+        remote = double(ceil_div(m, threads)) * double(n) * (threads - 1);
+        sync = kBarrier;
     } else {
         const int64_t my_cols = ceil_div(col_slivers, threads) * nr;
         work = double(row_slivers * mr) * double(my_cols) * kd;
@@ -41,11 +49,12 @@ double cost(int64_t m, int64_t n, int64_t k, int mr, int nr, int threads, GemmSp
 GemmPlan plan_gemm(int64_t m, int64_t n, int64_t k, int mr, int nr, int max_threads) {
     max_threads = std::max(1, max_threads);
     if (int mode = split_override.load(std::memory_order_relaxed))
-        return {max_threads, mode == 1 ? GemmSplit::rows : GemmSplit::columns};
+        return {max_threads, mode == 1 ? GemmSplit::rows : mode == 2 ? GemmSplit::columns : GemmSplit::depth};
     GemmPlan best;
     double best_cost = cost(m, n, k, mr, nr, 1, GemmSplit::rows);
     for (int t = 2; t <= max_threads; ++t) {
-        for (GemmSplit split : {GemmSplit::rows, GemmSplit::columns}) {
+        for (GemmSplit split : {GemmSplit::rows, GemmSplit::columns, GemmSplit::depth}) {
+            if (split == GemmSplit::depth && double(t - 1) * double(m) * double(n) > double(kMaxPartials)) continue;
             const double c = cost(m, n, k, mr, nr, t, split);
             if (c < best_cost) {
                 best_cost = c;

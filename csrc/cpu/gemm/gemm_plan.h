@@ -6,21 +6,25 @@
 //            meet at one barrier per panel before reading it.
 //   columns: each thread owns a contiguous range of NR-column slivers, packs those B slivers
 //            itself and packs all of A (A is packed once per thread): no barrier at all.
-// plan_gemm estimates the busiest thread's time for 1..max_threads threads and both splits
-// (padded microkernel work, packing, the other threads' packed B it must fetch, barriers and
-// the region's start-up, constants measured on the machine of BENCHMARKS.md) and takes the
-// cheapest, so a small product stays on one thread.
+//   depth:   each thread computes the whole of C over its share of K, thread 0 into C and the
+//            others into m x n partial buffers, then (one barrier) each adds the partials into a
+//            share of C's rows: for a long K and a C too small to split (weight gradients).
+// plan_gemm estimates the busiest thread's time for 1..max_threads threads and each split
+// (padded microkernel work, packing, the other threads' packed B or partial C it must fetch,
+// barriers and the region's start-up, constants measured on the machine of BENCHMARKS.md) and
+// takes the cheapest, so a small product stays on one thread; the depth split only while its
+// partial buffers stay under 16 MiB.
 #pragma once
 #include <cstdint>
 
 namespace tf::cpu {
 
-constexpr int64_t GEMM_KC = 256;    // depth of a packed panel
+constexpr int64_t GEMM_KC = 384;    // depth of a packed panel
 constexpr int64_t GEMM_MC = 120;    // rows of a packed A block (about; blocks are evened out)
 constexpr int64_t GEMM_NC = 3072;   // columns of a packed B panel (a multiple of every NR)
 
 // dot: the dot-kernel path for few columns (gemm_dot.h), rows split, nothing shared.
-enum class GemmSplit { rows, columns, dot };
+enum class GemmSplit { rows, columns, dot, depth };
 
 struct GemmPlan {
     int threads = 1;
@@ -36,7 +40,7 @@ int plan_dot_threads(int64_t m, int64_t n, int64_t k, int max_threads);
 GemmPlan gemm_plan_for_shape(int64_t m, int64_t n, int64_t k, bool trans_a, int max_threads);
 
 // Testing hook (exposed to Python): 0 = use the cost model, 1 = always split rows over all
-// max_threads threads, 2 = always split columns over all of them.
+// max_threads threads, 2 = always split columns over all of them, 3 = always split the depth.
 void set_gemm_split_override(int mode);
 int gemm_split_override();
 

@@ -21,6 +21,10 @@ template <typename T>
 struct GemmMicrokernel {
     int mr, nr;
     void (*run)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha, T beta, bool accumulate);
+    // Optional (null where a kernel has none): the first `rows` (< mr) rows of the tile only, same
+    // packed operands, written into C (full NR columns) by the same contract.
+    void (*run_rows)(int64_t kc, int rows, const T* a, const T* b, T* c, int64_t ldc, T alpha, T beta,
+                     bool accumulate) = nullptr;
 };
 
 GemmMicrokernel<float> gemm_microkernel_f32_avx512();    // 12 x 32, zmm
