@@ -14,6 +14,12 @@ def pytest_report_header(config):
     return f"tensorforge test seed: TENSORFORGE_TEST_SEED={RUN_SEED}"
 
 
+def pytest_terminal_summary(terminalreporter):
+    """The seed again after failures (-q hides the header), so they reproduce."""
+    if terminalreporter.stats.get("failed") or terminalreporter.stats.get("error"):
+        terminalreporter.write_line(f"tensorforge test seed: TENSORFORGE_TEST_SEED={RUN_SEED}")
+
+
 @pytest.fixture
 def rng(request):
     """A generator seeded from the run's seed and the test's id."""

@@ -25,14 +25,19 @@ def check(rng, m, n, k, dtype=np.float32, ta=False, tb=False, alpha=1.0, beta=0.
     a = operand(rng, m, k, dtype, ta, pad)
     b = operand(rng, k, n, dtype, tb, pad)
     out = np.full((m, n), np.nan, dtype) if beta == 0 else rng.standard_normal((m, n)).astype(dtype)
-    ref = alpha * (a.astype(np.float64) @ b.astype(np.float64))
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    ref = alpha * (a64 @ b64)
+    # The error is measured against the scale summation errors grow with, |alpha| |a| @ |b| + |beta C|:
+    # a cancelling product (a small result from large terms) must not read as a large relative error.
+    scale = abs(alpha) * (np.abs(a64) @ np.abs(b64))
     if beta != 0:
         ref += beta * out.astype(np.float64)
+        scale += abs(beta) * np.abs(out.astype(np.float64))
     _C.gemm(a, b, out, alpha=alpha, beta=beta)
     assert np.all(np.isfinite(out)), "NaN from the poisoned output leaked through"
-    err = np.linalg.norm(out - ref) / max(np.linalg.norm(ref), 1e-30)
+    err = np.linalg.norm(out - ref) / max(np.linalg.norm(scale), 1e-30)
     tol = 1e-5 if dtype == np.float32 else 1e-12
-    assert err < tol, f"m={m} n={n} k={k} ta={ta} tb={tb}: relative error {err:.2e}"
+    assert err < tol, f"m={m} n={n} k={k} ta={ta} tb={tb}: error {err:.2e} of the |a| @ |b| scale"
 
 
 ODD = [1, 7, 33, 127, 1000, 1023]
