@@ -29,7 +29,7 @@ import tensorforge.nn.functional as F
 from tensorforge import _C
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_gemm import cpu_model, geomean, time_interleaved  # noqa: E402
+from bench_gemm import cpu_model, fma_peak_gflops, geomean, time_interleaved  # noqa: E402
 
 E = 64
 GRID = [(1, 8), (8, 12), (32, 8)]  # (batch, heads)
@@ -179,7 +179,7 @@ def main():
         grid = [tuple(int(x) for x in bh.split("x")) for bh in args.grid.split(",")]
     if args.lengths:
         lengths = [int(x) for x in args.lengths.split(",")]
-    fma_peak = _C.measure_fma_peak_gflops(threads, 0.3)
+    fma_peak = fma_peak_gflops(threads)
     gemm = gemm_rate(threads, clock, stat)
     rows, skipped = [], []
     for B, H in grid:

@@ -130,7 +130,7 @@ def main():
     for threads in args.threads or [cores]:
         tensorforge.set_num_threads(threads)
         torch.set_num_threads(threads)
-        peak = args.peak * threads if args.peak else _C.measure_fma_peak_gflops(threads, 0.3)
+        peak = args.peak * threads if args.peak else bench_gemm.fma_peak_gflops(threads)
         for layer in layers(args.quick):
             if args.only and args.only not in layer[0]:
                 continue

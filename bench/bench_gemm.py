@@ -53,6 +53,12 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
+def fma_peak_gflops(threads):
+    """The machine's FMA peak on `threads` threads: the best of three 0.3 s probes (a single probe once
+    caught the pool's second thread still starting and read 116 of 233 GFLOP/s)."""
+    return max(_C.measure_fma_peak_gflops(threads, 0.3) for _ in range(3))
+
+
 def time_interleaved(fns, rounds, min_seconds, timed_calls, lead_in, clock=None, stat=np.median):
     """Seconds per call of each fn (the median of the timed calls, or `stat`), interleaving the
     libraries round by round.
@@ -186,7 +192,7 @@ def main():
     rows = []
     for threads in threads_list:
         tensorforge.set_num_threads(threads)
-        peak = args.peak * threads if args.peak else _C.measure_fma_peak_gflops(threads, 0.3)
+        peak = args.peak * threads if args.peak else fma_peak_gflops(threads)
         for kind, (m, n, k), ta, tb in shapes:
             g = bench_shape(m, n, k, threads, rounds, min_seconds, torch, threadpool_limits, clock, ta, tb,
                             np.min if args.stat == "min" else np.median)
