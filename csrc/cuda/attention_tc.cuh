@@ -29,8 +29,7 @@
 #pragma once
 #include "attention_common.cuh"
 #include "device_props.cuh"
-
-#include <cstring>
+#include "tensor_core_rounding.cuh"
 
 // The kernel bodies are compiled for sm_80 and newer (and the CPU emulation); older targets get
 // a trap (the launchers never pick these kernels there).
@@ -45,25 +44,9 @@ namespace tf::cuda::attn_tc {
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
-__device__ __forceinline__ uint32_t float_bits(float x) {
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    return u;
-}
-
-// tf32: round to nearest, ties away from zero (cvt.rna.tf32.f32); inf / NaN pass through.
-__device__ __forceinline__ uint32_t round_to_tf32(float x) {
-    const uint32_t u = float_bits(x);
-    if ((u & 0x7f800000u) == 0x7f800000u) return u;
-    return (u + 0x1000u) & 0xffffe000u;
-}
-
-// bfloat16 bits, round to nearest even; NaN stays a quiet NaN.
-__device__ __forceinline__ uint32_t round_to_bf16(float x) {
-    const uint32_t u = float_bits(x);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x0040u;
-    return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-}
+// Operand rounding shared with the tensor-core GEMMs: tf32 as cvt.rna, bfloat16 to nearest even.
+using tensor_core_rounding::round_to_bf16;
+using tensor_core_rounding::round_to_tf32;
 
 struct Tf32 {
     static constexpr int kEpw = 1;  // elements per 32-bit word
