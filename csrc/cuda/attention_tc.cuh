@@ -29,6 +29,7 @@
 #pragma once
 #include "attention_common.cuh"
 #include "device_props.cuh"
+#include "mma_sync.cuh"
 #include "tensor_core_rounding.cuh"
 
 // The kernel bodies are compiled for sm_80 and newer (and the CPU emulation); older targets get
@@ -67,17 +68,7 @@ struct Tf32 {
         b[1] = tile[(k0 + 2 * t + 1) * ld + n0 + g];
     }
     __device__ __forceinline__ static void mma(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-#if defined(TF_CUDA_EMULATE)
-        tf_emu::mma_sync_m16n8k8_tf32(d, a, b);
-#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-        asm volatile(
-            "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-            "{%0, %1, %2, %3};\n"
-            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-#else
-        __trap();
-#endif
+        mma_m16n8k8_tf32(d, a, b);
     }
 };
 
@@ -100,17 +91,7 @@ struct Bf16 {
         b[1] = tile[(k0 / 2 + t + 4) * ld + n0 + g];
     }
     __device__ __forceinline__ static void mma(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-#if defined(TF_CUDA_EMULATE)
-        tf_emu::mma_sync_m16n8k16_bf16(d, a, b);
-#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-        asm volatile(
-            "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-            "{%0, %1, %2, %3};\n"
-            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-#else
-        __trap();
-#endif
+        mma_m16n8k16_bf16(d, a, b);
     }
 };
 

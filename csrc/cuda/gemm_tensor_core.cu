@@ -54,6 +54,7 @@
 #include "device_props.cuh"
 #include "gemm_grid.cuh"
 #include "launch.cuh"
+#include "mma_sync.cuh"
 #include "tensor_core_rounding.cuh"
 
 #include <algorithm>
@@ -80,17 +81,7 @@ struct Tf32 {
     static constexpr int kElemsPerWord = 1;
     __device__ __forceinline__ static uint32_t pack(const float (&x)[1]) { return round_to_tf32(x[0]); }
     __device__ __forceinline__ static void mma(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-#if defined(TF_CUDA_EMULATE)
-        tf_emu::mma_sync_m16n8k8_tf32(d, a, b);
-#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-        asm volatile(
-            "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-            "{%0, %1, %2, %3};\n"
-            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-#else
-        __trap();  // unreachable: the launcher refuses GPUs below compute capability 8.0
-#endif
+        mma_m16n8k8_tf32(d, a, b);
     }
 };
 
@@ -100,17 +91,7 @@ struct Bf16 {
         return round_to_bf16(x[0]) | (round_to_bf16(x[1]) << 16);
     }
     __device__ __forceinline__ static void mma(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-#if defined(TF_CUDA_EMULATE)
-        tf_emu::mma_sync_m16n8k16_bf16(d, a, b);
-#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-        asm volatile(
-            "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-            "{%0, %1, %2, %3};\n"
-            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-#else
-        __trap();
-#endif
+        mma_m16n8k16_bf16(d, a, b);
     }
 };
 
