@@ -237,17 +237,7 @@ void attention_backward(const AttentionArgs& a, uintptr_t q, uintptr_t k, uintpt
     attn_detail::validate(a, "cuda attention_backward");
     if (a.batch == 0 || a.heads == 0 || (a.l == 0 && a.s == 0)) return;
     require_device();
-    AttnParams p = attn_detail::make_params(a);
-    p.q = reinterpret_cast<const float*>(q);
-    p.k = reinterpret_cast<const float*>(k);
-    p.v = reinterpret_cast<const float*>(v);
-    p.mask = reinterpret_cast<const void*>(mask);
-    p.o = reinterpret_cast<const float*>(o);
-    p.dout = reinterpret_cast<const float*>(dout);
-    p.lse = reinterpret_cast<const float*>(lse);
-    p.dq = reinterpret_cast<float*>(dq);
-    p.dk = reinterpret_cast<float*>(dk);
-    p.dv = reinterpret_cast<float*>(dv);
+    AttnParams p = attn_detail::backward_params(a, q, k, v, mask, o, dout, lse, dq, dk, dv);
     attn_detail::dispatch_head_dim(a.e, BackwardLauncher{p, a.batch * a.heads, reinterpret_cast<cudaStream_t>(stream)});
 }
 

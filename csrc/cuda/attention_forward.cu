@@ -142,13 +142,7 @@ void attention_forward(const AttentionArgs& a, uintptr_t q, uintptr_t k, uintptr
     attn_detail::validate(a, "cuda attention_forward");
     if (a.batch == 0 || a.heads == 0 || a.l == 0) return;
     require_device();
-    AttnParams p = attn_detail::make_params(a);
-    p.q = reinterpret_cast<const float*>(q);
-    p.k = reinterpret_cast<const float*>(k);
-    p.v = reinterpret_cast<const float*>(v);
-    p.mask = reinterpret_cast<const void*>(mask);
-    p.out = reinterpret_cast<float*>(o);
-    p.lse_out = reinterpret_cast<float*>(lse);
+    AttnParams p = attn_detail::forward_params(a, q, k, v, mask, o, lse);
     attn_detail::dispatch_head_dim(a.e, ForwardLauncher{p, a.batch * a.heads, reinterpret_cast<cudaStream_t>(stream)});
 }
 

@@ -372,17 +372,7 @@ void attention_tc_backward(const AttentionArgs& a, MatmulPrecision precision, ui
     if (!attention_tc_supported(a.e, precision))
         throw std::runtime_error("cuda attention_tc_backward: head dimension " + std::to_string(a.e) +
                                  " or this GPU is not covered by the tensor-core kernel (check attention_tc_supported)");
-    AttnParams p = attn_detail::make_params(a);
-    p.q = reinterpret_cast<const float*>(q);
-    p.k = reinterpret_cast<const float*>(k);
-    p.v = reinterpret_cast<const float*>(v);
-    p.mask = reinterpret_cast<const void*>(mask);
-    p.o = reinterpret_cast<const float*>(o);
-    p.dout = reinterpret_cast<const float*>(dout);
-    p.lse = reinterpret_cast<const float*>(lse);
-    p.dq = reinterpret_cast<float*>(dq);
-    p.dk = reinterpret_cast<float*>(dk);
-    p.dv = reinterpret_cast<float*>(dv);
+    AttnParams p = attn_detail::backward_params(a, q, k, v, mask, o, dout, lse, dq, dk, dv);
     p.delta = reinterpret_cast<float*>(delta);
     auto st = reinterpret_cast<cudaStream_t>(stream);
     if (precision == MatmulPrecision::tf32)

@@ -213,13 +213,7 @@ void attention_tc_forward(const AttentionArgs& a, MatmulPrecision precision, uin
     if (!attention_tc_supported(a.e, precision))
         throw std::runtime_error("cuda attention_tc_forward: head dimension " + std::to_string(a.e) +
                                  " or this GPU is not covered by the tensor-core kernel (check attention_tc_supported)");
-    AttnParams p = attn_detail::make_params(a);
-    p.q = reinterpret_cast<const float*>(q);
-    p.k = reinterpret_cast<const float*>(k);
-    p.v = reinterpret_cast<const float*>(v);
-    p.mask = reinterpret_cast<const void*>(mask);
-    p.out = reinterpret_cast<float*>(o);
-    p.lse_out = reinterpret_cast<float*>(lse);
+    AttnParams p = attn_detail::forward_params(a, q, k, v, mask, o, lse);
     auto st = reinterpret_cast<cudaStream_t>(stream);
     if (precision == MatmulPrecision::tf32)
         attn_detail::dispatch_head_dim(a.e, TcForwardLauncher<attn_tc::Tf32>{p, a.batch * a.heads, st});
