@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import secrets
 import zlib
@@ -24,6 +25,24 @@ def pytest_terminal_summary(terminalreporter):
 def rng(request):
     """A generator seeded from the run's seed and the test's id."""
     return np.random.default_rng([RUN_SEED, zlib.crc32(request.node.nodeid.encode())])
+
+
+# torch seeds its global generator from the OS at import, so a torch layer built inside a test (the
+# reference module whose weights ours load) would differ from run to run and a failure would not
+# reproduce from the printed seed.
+_TORCH = __import__("torch") if importlib.util.find_spec("torch") is not None else None
+
+
+@pytest.fixture(autouse=True)
+def _seeded_global_generators(request):
+    """tensorforge's and torch's global generators seeded from the run's seed and the test's id, so
+    layers initialised inside a test (ours and torch's) and dropout masks reproduce too."""
+    import tensorforge
+
+    seed = zlib.crc32(f"{RUN_SEED}:{request.node.nodeid}".encode())
+    tensorforge.manual_seed(seed)
+    if _TORCH is not None:
+        _TORCH.manual_seed(seed)
 
 
 def _real_cuda():
