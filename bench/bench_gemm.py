@@ -196,7 +196,7 @@ def main():
         for kind, (m, n, k), ta, tb in shapes:
             g = bench_shape(m, n, k, threads, rounds, min_seconds, torch, threadpool_limits, clock, ta, tb,
                             np.min if args.stat == "min" else np.median)
-            plan_threads, split = _C.gemm_plan(m, n, k, threads, ta)
+            plan_threads, split = _C.gemm_plan(m, n, k, threads, ta, tb)
             rows.append({"kind": kind, "m": m, "n": n, "k": k, "trans_a": ta, "trans_b": tb, "threads": threads,
                          "peak_gflops": peak, "plan": f"{plan_threads} thr, {split}", **g})
 

@@ -202,6 +202,39 @@ def test_few_columns_take_the_dot_path():
         _C.set_active_isa(old)
 
 
+# The small-product path (AVX-512, B row-major, A either way, nothing packed): ragged rows around
+# its 12-row tile, columns around its two 16-wide masked vectors, k from 1, wide leading
+# dimensions, alpha/beta; the sizes stay under its 2^16 / 2^17 multiply-add limits.
+@pytest.mark.parametrize("m", [1, 5, 11, 12, 13, 25])
+@pytest.mark.parametrize("n", [1, 7, 16, 17, 31, 32, 33, 70])
+def test_small_products(rng, isa, threads, m, n):
+    for ta in (False, True):
+        check(rng, m, n, 1, ta=ta)
+        check(rng, m, n, 37, ta=ta, pad=3)
+        check(rng, m, n, 64, ta=ta, alpha=-0.5, beta=0.75)
+
+
+def test_small_products_take_the_small_path():
+    if "avx512" not in ISAS:
+        pytest.skip("the small kernel is AVX-512 only")
+    old = _C.active_isa()
+    try:
+        _C.set_active_isa("avx512")
+        assert _C.gemm_plan(10, 128, 64, 2, trans_a=True) == (1, "small")  # a Linear layer's grad-W
+        assert _C.gemm_plan(64, 128, 10, 2) == (1, "small")
+        assert _C.gemm_plan(32, 64, 64, 2) == (1, "small")  # 2^17 multiply-adds
+        assert _C.gemm_plan(64, 128, 64, 1) == (1, "small")  # one thread: up to 2^20
+        assert _C.gemm_plan(64, 128, 64, 2)[1] != "small"
+        assert _C.gemm_plan(128, 128, 128, 1)[1] != "small"
+        assert _C.gemm_plan(10, 128, 64, 2, trans_b=True)[1] != "small"  # B^T is packed
+        assert _C.gemm_plan(64, 16, 64, 1, trans_a=True) == (1, "small")
+        assert _C.gemm_plan(128, 16, 64, 1, trans_a=True)[1] != "small"  # half-empty tiles: 2^16 at most
+        _C.set_active_isa("avx2")
+        assert _C.gemm_plan(10, 128, 64, 1, trans_a=True)[1] != "small"
+    finally:
+        _C.set_active_isa(old)
+
+
 def test_plan_keeps_small_products_on_one_thread():
     assert _C.gemm_plan(8, 8, 8, 2)[0] == 1
     assert _C.gemm_plan(1024, 1024, 1024, 2)[0] == 2

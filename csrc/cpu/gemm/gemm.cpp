@@ -16,12 +16,14 @@
 // Rows split: the shared B panels alternate between two buffers, so one barrier per panel is
 // enough (a thread can pack the next panel while another still reads the previous one). Columns
 // split: each thread keeps its slivers in a buffer of its own, so no thread ever writes memory
-// another one reads. C with few columns and row-major A takes the dot kernel instead (gemm_dot.h);
-// C with at most 16 (AVX-512) or 8 (AVX2) columns otherwise takes the ISA's narrow microkernel.
+// another one reads. C with few columns and row-major A takes the dot kernel instead (gemm_dot.h),
+// a product too small to pay for packing the small kernel (gemm_small.h); C with at most 16
+// (AVX-512) or 8 (AVX2) columns otherwise takes the ISA's narrow microkernel.
 // Packing zero-pads ragged edges (gemm_pack.h), so every microkernel call computes a full tile
 // and odd sizes take the same path; a tile with ragged rows but all NR columns takes the
-// kernel's edge variant where it has one (run_rows: only the live rows computed, AVX-512), other
-// ragged edge tiles go through a scratch tile that is then copied into C. beta is applied on the first K step only (beta == 0 never reads C).
+// kernel's edge variant where it has one (run_rows: only the live rows computed; the wide AVX-512
+// and AVX2 kernels), other ragged edge tiles go through a scratch tile that is then copied into C.
+// beta is applied on the first K step only (beta == 0 never reads C).
 // Batched calls run whole matrices on separate threads when each matrix is small.
 #include <tensorforge/gemm.h>
 
@@ -35,6 +37,7 @@
 #include "gemm_dot.h"
 #include "gemm_pack.h"
 #include "gemm_plan.h"
+#include "gemm_small.h"
 #include "microkernel.h"
 
 namespace tf::cpu {
@@ -205,6 +208,9 @@ void gemm_single(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T*
     }
     const int mr = uk.mr, nr = uk.nr;
     const GemmPlan plan = plan_gemm(s.m, s.n, s.k, mr, nr, max_threads);
+    if constexpr (std::is_same_v<T, float>) {
+        if (gemm_split_override() == 0 && small_path_applies(s, plan.threads)) return gemm_small(s, alpha, a, b, beta, c);
+    }
     const int64_t kc_max = ceil_div(s.k, ceil_div(s.k, GEMM_KC));  // K steps evened out
     const int64_t panel_slivers = ceil_div(std::min(GEMM_NC, s.n), nr);
     // Rows split: two shared panels. Columns split: a region of ceil(slivers / nt) slivers per
@@ -283,12 +289,14 @@ void gemm_batched(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T
 
 }  // namespace
 
-GemmPlan gemm_plan_for_shape(int64_t m, int64_t n, int64_t k, bool trans_a, int max_threads) {
+GemmPlan gemm_plan_for_shape(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, int max_threads) {
     GemmShape s;
-    s.m = m, s.n = n, s.k = k, s.trans_a = trans_a;
+    s.m = m, s.n = n, s.k = k, s.trans_a = trans_a, s.trans_b = trans_b;
     if (dot_path_applies(s)) return {plan_dot_threads(m, n, k, max_threads), GemmSplit::dot};
     const GemmMicrokernel<float> uk = microkernel_for(0.0f, n);
-    return plan_gemm(m, n, k, uk.mr, uk.nr, max_threads);
+    const GemmPlan plan = plan_gemm(m, n, k, uk.mr, uk.nr, max_threads);
+    if (gemm_split_override() == 0 && small_path_applies(s, plan.threads)) return {1, GemmSplit::small};
+    return plan;
 }
 
 void gemm(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c, const GemmBatch& batch) {
