@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
+import tensorforge
 from tensorforge import _C
 
 from isa_threads import ISAS, isa, threads  # noqa: F401 - fixtures
@@ -121,6 +122,27 @@ def test_thread_splits_wide_panels(rng, threads, split):
         check(rng, 5, 3100, 300)
         check(rng, 64, 3100, 300)
     check(rng, 30, 6200, 40, tb=True)
+
+
+# The rows split hands its work out as it goes: the threads claim groups of B slivers to pack and
+# groups of A rows to multiply, step (panel, K step) by step, a unit's rows finishing one step
+# before the next and a panel buffer reused two steps on. Many units and K steps, C accumulated
+# over them with beta, several panels, repeated so that one thread running ahead of the others
+# (claiming rows not finished yet, packing a buffer still read) happens; three threads too, where
+# a thread can be two steps ahead (oversubscribed on two cores, which only makes that likelier).
+@pytest.mark.parametrize("nthreads", [2, 3])
+@pytest.mark.parametrize("m,n,k", [(300, 200, 1600), (1000, 70, 1200), (97, 3100, 800), (13, 40, 2000),
+                                   (13, 1500, 3000), (40, 1500, 3000)])
+def test_rows_split_shares_work_as_it_goes(rng, isa, nthreads, m, n, k):
+    old_split, old_threads = _C.gemm_set_split("rows"), tensorforge.get_num_threads()
+    tensorforge.set_num_threads(nthreads)
+    try:
+        for _ in range(4):
+            check(rng, m, n, k, alpha=0.5, beta=0.75)
+        check(rng, m, n, k, ta=True, tb=True)
+    finally:
+        _C.gemm_set_split(old_split)
+        tensorforge.set_num_threads(old_threads)
 
 
 # The depth split (each thread a share of K, thread 0 into C, the others into partial buffers,
