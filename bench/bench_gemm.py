@@ -159,6 +159,11 @@ def main():
     parser.add_argument("--stat", choices=["median", "min"], default="median",
                         help="statistic of each library's timed calls: median (default), or min, the best call, "
                              "an estimate of the quiet-machine time when other jobs load the cores")
+    parser.add_argument("--split", choices=["auto", "rows", "columns", "depth"], default="auto",
+                        help="force how our GEMM splits every product over the threads (_C.gemm_set_split), "
+                             "to compare the splits; default: the cost model's choice")
+    parser.add_argument("--shapes", default=None,
+                        help="only these shapes, e.g. '512x512x512,1000x1000x1000' (m x n x k; plain layouts)")
     parser.add_argument("--json", default=os.path.join(os.path.dirname(__file__), "results", "gemm.json"))
     args = parser.parse_args()
 
@@ -188,6 +193,9 @@ def main():
         rounds, min_seconds = 15, 1.0
     if not args.linear:
         shapes = [(kind, mnk, False, False) for kind, mnk in shapes]
+    if args.shapes:
+        shapes = [("shape", tuple(int(x) for x in spec.split("x")), False, False) for spec in args.shapes.split(",")]
+    _C.gemm_set_split(args.split)
 
     rows = []
     for threads in threads_list:
@@ -196,7 +204,7 @@ def main():
         for kind, (m, n, k), ta, tb in shapes:
             g = bench_shape(m, n, k, threads, rounds, min_seconds, torch, threadpool_limits, clock, ta, tb,
                             np.min if args.stat == "min" else np.median)
-            plan_threads, split = _C.gemm_plan(m, n, k, threads, ta)
+            plan_threads, split = _C.gemm_plan(m, n, k, threads, ta, tb)
             rows.append({"kind": kind, "m": m, "n": n, "k": k, "trans_a": ta, "trans_b": tb, "threads": threads,
                          "peak_gflops": peak, "plan": f"{plan_threads} thr, {split}", **g})
 

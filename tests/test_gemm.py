@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
+import tensorforge
 from tensorforge import _C
 
 from isa_threads import ISAS, isa, threads  # noqa: F401 - fixtures
@@ -123,6 +124,27 @@ def test_thread_splits_wide_panels(rng, threads, split):
     check(rng, 30, 6200, 40, tb=True)
 
 
+# The rows split hands its work out as it goes: the threads claim groups of B slivers to pack and
+# groups of A rows to multiply, step (panel, K step) by step, a unit's rows finishing one step
+# before the next and a panel buffer reused two steps on. Many units and K steps, C accumulated
+# over them with beta, several panels, repeated so that one thread running ahead of the others
+# (claiming rows not finished yet, packing a buffer still read) happens; three threads too, where
+# a thread can be two steps ahead (oversubscribed on two cores, which only makes that likelier).
+@pytest.mark.parametrize("nthreads", [2, 3])
+@pytest.mark.parametrize("m,n,k", [(300, 200, 1600), (1000, 70, 1200), (97, 3100, 400), (13, 40, 2000),
+                                   (13, 1000, 2000), (40, 1000, 2000)])
+def test_rows_split_shares_work_as_it_goes(rng, isa, nthreads, m, n, k):
+    old_split, old_threads = _C.gemm_set_split("rows"), tensorforge.get_num_threads()
+    tensorforge.set_num_threads(nthreads)
+    try:
+        for _ in range(3):
+            check(rng, m, n, k, alpha=0.5, beta=0.75)
+        check(rng, m, n, k, ta=True, tb=True)
+    finally:
+        _C.gemm_set_split(old_split)
+        tensorforge.set_num_threads(old_threads)
+
+
 # The depth split (each thread a share of K, thread 0 into C, the others into partial buffers,
 # then a reduction): K odd, K smaller than the thread count (a thread with no depth at all) and
 # than one tile, K past several evened-out K steps per share, alpha/beta applied once across the
@@ -198,6 +220,39 @@ def test_few_columns_take_the_dot_path():
         assert _C.gemm_plan(256, 17, 128, 1)[1] != "dot"
         _C.set_active_isa("avx2")
         assert _C.gemm_plan(256, 10, 128, 1)[1] != "dot"
+    finally:
+        _C.set_active_isa(old)
+
+
+# The small-product path (AVX-512, B row-major, A either way, nothing packed): ragged rows around
+# its 12-row tile, columns around its two 16-wide masked vectors, k from 1, wide leading
+# dimensions, alpha/beta; the sizes stay under its 2^16 / 2^17 multiply-add limits.
+@pytest.mark.parametrize("m", [1, 5, 11, 12, 13, 25])
+@pytest.mark.parametrize("n", [1, 7, 16, 17, 31, 32, 33, 70])
+def test_small_products(rng, isa, threads, m, n):
+    for ta in (False, True):
+        check(rng, m, n, 1, ta=ta)
+        check(rng, m, n, 37, ta=ta, pad=3)
+        check(rng, m, n, 64, ta=ta, alpha=-0.5, beta=0.75)
+
+
+def test_small_products_take_the_small_path():
+    if "avx512" not in ISAS:
+        pytest.skip("the small kernel is AVX-512 only")
+    old = _C.active_isa()
+    try:
+        _C.set_active_isa("avx512")
+        assert _C.gemm_plan(10, 128, 64, 2, trans_a=True) == (1, "small")  # a Linear layer's grad-W
+        assert _C.gemm_plan(64, 128, 10, 2) == (1, "small")
+        assert _C.gemm_plan(32, 64, 64, 2) == (1, "small")  # 2^17 multiply-adds
+        assert _C.gemm_plan(64, 128, 64, 1) == (1, "small")  # one thread: up to 2^20
+        assert _C.gemm_plan(64, 128, 64, 2)[1] != "small"
+        assert _C.gemm_plan(128, 128, 128, 1)[1] != "small"
+        assert _C.gemm_plan(10, 128, 64, 2, trans_b=True)[1] != "small"  # B^T is packed
+        assert _C.gemm_plan(64, 16, 64, 1, trans_a=True) == (1, "small")
+        assert _C.gemm_plan(128, 16, 64, 1, trans_a=True)[1] != "small"  # half-empty tiles: 2^16 at most
+        _C.set_active_isa("avx2")
+        assert _C.gemm_plan(10, 128, 64, 1, trans_a=True)[1] != "small"
     finally:
         _C.set_active_isa(old)
 

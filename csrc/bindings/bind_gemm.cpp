@@ -108,15 +108,16 @@ void register_gemm(py::module_& m) {
         "default) lets the cost model choose. Returns the previous mode.");
     m.def(
         "gemm_plan",
-        [](int64_t m, int64_t n, int64_t k, int threads, bool trans_a) {
-            const cpu::GemmPlan p = cpu::gemm_plan_for_shape(m, n, k, trans_a, threads);
-            static const char* names[] = {"rows", "columns", "dot", "depth"};
+        [](int64_t m, int64_t n, int64_t k, int threads, bool trans_a, bool trans_b) {
+            const cpu::GemmPlan p = cpu::gemm_plan_for_shape(m, n, k, trans_a, trans_b, threads);
+            static const char* names[] = {"rows", "columns", "dot", "depth", "small"};
             return py::make_tuple(p.threads, names[static_cast<int>(p.split)]);
         },
         py::arg("m"), py::arg("n"), py::arg("k"), py::arg("threads"), py::arg("trans_a") = false,
+        py::arg("trans_b") = false,
         "(threads, split) the float32 CPU GEMM would use for an m x n x k product on the active SIMD path: "
-        "split 'rows' or 'columns' of C or 'depth' (K, then a reduction) on packed operands, or 'dot' (few "
-        "columns, dot-product kernel).");
+        "split 'rows' or 'columns' of C or 'depth' (K, then a reduction) on packed operands, 'dot' (few "
+        "columns, dot-product kernel) or 'small' (a tiny product, unpacked, one thread).");
 }
 
 }  // namespace tf::bind

@@ -2,7 +2,11 @@
 // region; each worker runs its slice and the last one to finish wakes the caller. Waking a
 // sleeping thread costs tens of microseconds (more on a virtual machine), and a GEMM opens
 // several regions back to back, so workers and the caller spin for a short while (kSpin)
-// on the atomic counters before they sleep on the condition variables.
+// on the atomic counters before they sleep on the condition variables. The spin mostly pauses
+// and yields the core only every 64 rounds (about 4 us): a yield is a system call (about
+// 1.3 us on the KVM guest of BENCHMARKS.md), and a yield in every round on both sides made an
+// empty two-thread region cost 2.7 us (0.3 us now); the occasional yield still lets a thread
+// that shares its core with the one it waits for (a loaded machine) give way to it.
 #include "thread_pool.h"
 
 #include <pthread.h>
@@ -22,23 +26,27 @@ namespace {
 
 constexpr auto kSpin = std::chrono::microseconds(200);
 
-// Spins until pred() holds or kSpin has passed; returns pred().
-template <typename Pred>
-bool spin_until(Pred pred) {
-    auto deadline = std::chrono::steady_clock::now() + kSpin;
-    for (int i = 0;; ++i) {
-        if (pred()) return true;
-        if ((i & 63) == 63 && std::chrono::steady_clock::now() > deadline) return pred();
-        std::this_thread::yield();
-    }
-}
-
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
     asm volatile("yield");
 #endif
+}
+
+// Spins until pred() holds or kSpin has passed; returns pred().
+template <typename Pred>
+bool spin_until(Pred pred) {
+    auto deadline = std::chrono::steady_clock::now() + kSpin;
+    for (int i = 0;; ++i) {
+        if (pred()) return true;
+        if ((i & 63) == 63) {
+            if (std::chrono::steady_clock::now() > deadline) return pred();
+            std::this_thread::yield();
+        } else {
+            cpu_relax();
+        }
+    }
 }
 
 int default_threads() {
@@ -217,6 +225,13 @@ void SpinBarrier::wait(int nthreads) {
         return;
     }
     for (int i = 0; phase_.load(std::memory_order_acquire) == phase; ++i) {
+        if (i < 2000) cpu_relax();
+        else std::this_thread::yield();
+    }
+}
+
+void wait_until_at_least(const std::atomic<int64_t>& counter, int64_t target) {
+    for (int i = 0; counter.load(std::memory_order_acquire) < target; ++i) {
         if (i < 2000) cpu_relax();
         else std::this_thread::yield();
     }

@@ -4,7 +4,8 @@
 // returns when all have finished. A call made from inside a region runs serially (no nested
 // oversubscription). After fork() the child starts with no workers and recreates them on
 // first use, so a forked DataLoader worker never waits on threads that do not exist.
-// SpinBarrier lets the threads of one region meet between phases without leaving the region.
+// SpinBarrier lets the threads of one region meet between phases without leaving the region;
+// wait_until_at_least lets one thread wait for a counter that the others advance.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -32,5 +33,10 @@ private:
     std::atomic<int> arrived_{0};
     std::atomic<uint32_t> phase_{0};
 };
+
+// Returns once counter >= target (an acquire load, so what was written before the store or
+// fetch_add (release) that reached target is visible), spinning, then yielding the core, like
+// SpinBarrier. For the threads of one region that hand work to each other through counters.
+void wait_until_at_least(const std::atomic<int64_t>& counter, int64_t target);
 
 }  // namespace tf

@@ -1,11 +1,11 @@
 // CPU GEMM driver: C = alpha * op(A) * op(B) + beta * C, row-major (see tensorforge/gemm.h).
 //
 // BLIS-style blocking around a register-blocked MR x NR microkernel (microkernel.h), the whole
-// product in one parallel region split as gemm_plan.h chooses (rows or columns of C):
+// product in one parallel region split as gemm_plan.h chooses (rows, columns or depth of C):
 //   for jc over N in NC columns          B panel KC x NC (packed: L2/L3)
-//     for pc over K in KC steps           pack B into NR-wide slivers (rows split: each thread a
-//                                         share, then one barrier; columns split: its own slivers)
-//       each thread, over its rows        A block ~MC x KC, packed by the thread
+//     for pc over K in KC steps           pack B into NR-wide slivers (rows split: the threads
+//                                         claim groups of slivers; columns split: its own slivers)
+//       over rows of C                    A rows packed by the thread that multiplies them
 //         for ir over MR slivers           A sliver KC x MR (L1: 18 KiB at KC = 384)
 //           for jr over its NR slivers     B sliver streamed from L2/L3; microkernel, writing C
 //                                          from registers with alpha/beta
@@ -13,20 +13,26 @@
 // streamed: the other way round, a 32-column B sliver at this depth fills all of Zen 4's 32 KiB
 // L1 and the streamed A sliver evicts it (1024^3 on one thread: 88 -> 98 GFLOP/s). K steps are
 // evened out (784 = 3 x 262, not 2 x 384 + 16).
-// Rows split: the shared B panels alternate between two buffers, so one barrier per panel is
-// enough (a thread can pack the next panel while another still reads the previous one). Columns
-// split: each thread keeps its slivers in a buffer of its own, so no thread ever writes memory
-// another one reads. C with few columns and row-major A takes the dot kernel instead (gemm_dot.h);
-// C with at most 16 (AVX-512) or 8 (AVX2) columns otherwise takes the ISA's narrow microkernel.
+// Rows split: nothing is assigned in advance. The threads claim pack units (groups of B slivers)
+// and compute units (groups of A slivers) of each step from shared counters, so a thread that
+// starts late or is held up leaves its work to the others instead of making them wait at a
+// barrier (multiply_rows_shared). The B panels alternate between two buffers. Columns split: each
+// thread keeps its slivers in a buffer of its own, so no thread ever writes memory another one
+// reads. C with few columns and row-major A takes the dot kernel instead (gemm_dot.h), a product
+// too small to pay for packing the small kernel (gemm_small.h); C with at most 16 (AVX-512) or 8
+// (AVX2) columns otherwise takes the ISA's narrow microkernel.
 // Packing zero-pads ragged edges (gemm_pack.h), so every microkernel call computes a full tile
 // and odd sizes take the same path; a tile with ragged rows but all NR columns takes the
-// kernel's edge variant where it has one (run_rows: only the live rows computed, AVX-512), other
-// ragged edge tiles go through a scratch tile that is then copied into C. beta is applied on the first K step only (beta == 0 never reads C).
+// kernel's edge variant where it has one (run_rows: only the live rows computed; the wide AVX-512
+// and AVX2 kernels), other ragged edge tiles go through a scratch tile that is then copied into C.
+// beta is applied on the first K step only (beta == 0 never reads C).
 // Batched calls run whole matrices on separate threads when each matrix is small.
 #include <tensorforge/gemm.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <memory>
 #include <new>
 #include <type_traits>
 
@@ -35,12 +41,17 @@
 #include "gemm_dot.h"
 #include "gemm_pack.h"
 #include "gemm_plan.h"
+#include "gemm_small.h"
 #include "microkernel.h"
 
 namespace tf::cpu {
 namespace {
 
 constexpr double SMALL_BATCH_FLOPS = 2.0 * 64 * 64 * 64 * 64;  // per matrix: whole matrices per thread below this
+
+// Rows split: compute units (groups of A slivers) and pack units (groups of B slivers) per step
+// and thread, enough for a thread that finishes early to find work left.
+constexpr int64_t ROW_UNITS_PER_THREAD = 16, PACK_UNITS_PER_THREAD = 4;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -195,6 +206,66 @@ void multiply_depth_share(const GemmCall<T>& g, int tid, int nt, T* panel, T* ab
     }
 }
 
+// Shared progress of a rows split (multiply_rows_shared). Each step (a B panel at one depth
+// range) has counters for its pack units (groups of B slivers) and compute units (groups of A
+// slivers: rows of C) that the threads claim and complete; each compute unit also records how
+// many steps of its rows are done, since a unit's rows must finish one step before the next.
+struct alignas(64) StepProgress {
+    std::atomic<int64_t> packs_claimed{0}, packs_done{0};
+    alignas(64) std::atomic<int64_t> units_claimed{0}, units_done{0};
+};
+
+struct RowsProgress {
+    RowsProgress(const GemmShape& s, int mr, int nr, int64_t kc_max, int threads)
+        : unit_rows(std::clamp<int64_t>(ceil_div(s.m, mr) / (ROW_UNITS_PER_THREAD * threads), 1, GEMM_MC / mr) * mr),
+          units(ceil_div(s.m, unit_rows)),
+          pack_slivers(std::max<int64_t>(1, ceil_div(std::min(GEMM_NC, s.n), nr) / (PACK_UNITS_PER_THREAD * threads))),
+          steps(new StepProgress[ceil_div(s.n, GEMM_NC) * ceil_div(s.k, kc_max)]),
+          unit_steps(new std::atomic<int64_t>[units]) {
+        for (int64_t u = 0; u < units; ++u) unit_steps[u].store(0, std::memory_order_relaxed);
+    }
+    const int64_t unit_rows, units, pack_slivers;
+    std::unique_ptr<StepProgress[]> steps;
+    std::unique_ptr<std::atomic<int64_t>[]> unit_steps;  // per compute unit: steps of its rows done
+};
+
+// Rows split, one of the region's threads: over the steps (B panel jc, depth pc) in order, pack
+// claimed groups of the step's B slivers into the panel buffer of its parity (once every unit of
+// the step two back, which read that buffer, is done), wait until the whole panel is packed, then
+// multiply claimed groups of A rows by it. Nothing is assigned in advance, so a thread that starts
+// late or is held up leaves its share to the other ones instead of making them wait at a barrier;
+// a thread only waits for data another one is still writing (a pack unit, or its rows' last step).
+template <typename T>
+void multiply_rows_shared(const GemmCall<T>& g, int64_t kc_max, T* panels, int64_t panel_stride, RowsProgress& p,
+                          T* ablock) {
+    const GemmShape& s = g.s;
+    const int nr = g.uk.nr;
+    int64_t step = 0;
+    for (int64_t jc = 0; jc < s.n; jc += GEMM_NC) {
+        const int64_t ncols = std::min(GEMM_NC, s.n - jc), slivers = ceil_div(ncols, nr);
+        const int64_t packs = ceil_div(slivers, p.pack_slivers);
+        for (int64_t pc = 0; pc < s.k; pc += kc_max, ++step) {
+            const int64_t kc = std::min(kc_max, s.k - pc);
+            StepProgress& sp = p.steps[step];
+            T* panel = panels + (step % 2) * panel_stride;
+            if (step >= 2) wait_until_at_least(p.steps[step - 2].units_done, p.units);
+            for (int64_t u; (u = sp.packs_claimed.fetch_add(1, std::memory_order_relaxed)) < packs;) {
+                const int64_t s0 = u * p.pack_slivers, s1 = std::min(slivers, s0 + p.pack_slivers);
+                pack_b(s, g.b, jc, ncols, pc, kc, nr, s0, s1, panel + s0 * nr * kc);
+                sp.packs_done.fetch_add(1, std::memory_order_release);
+            }
+            wait_until_at_least(sp.packs_done, packs);
+            for (int64_t u; (u = sp.units_claimed.fetch_add(1, std::memory_order_relaxed)) < p.units;) {
+                wait_until_at_least(p.unit_steps[u], step);
+                const int64_t r0 = u * p.unit_rows, r1 = std::min(s.m, r0 + p.unit_rows);
+                multiply_panel(g, jc, pc, kc, panel, r0, r1, 0, slivers, ablock);
+                p.unit_steps[u].store(step + 1, std::memory_order_release);
+                sp.units_done.fetch_add(1, std::memory_order_release);
+            }
+        }
+    }
+}
+
 template <typename T>
 void gemm_single(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T* c, const GemmMicrokernel<T>& uk,
                  int max_threads) {
@@ -205,6 +276,9 @@ void gemm_single(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T*
     }
     const int mr = uk.mr, nr = uk.nr;
     const GemmPlan plan = plan_gemm(s.m, s.n, s.k, mr, nr, max_threads);
+    if constexpr (std::is_same_v<T, float>) {
+        if (gemm_split_override() == 0 && small_path_applies(s, plan.threads)) return gemm_small(s, alpha, a, b, beta, c);
+    }
     const int64_t kc_max = ceil_div(s.k, ceil_div(s.k, GEMM_KC));  // K steps evened out
     const int64_t panel_slivers = ceil_div(std::min(GEMM_NC, s.n), nr);
     // Rows split: two shared panels. Columns split: a region of ceil(slivers / nt) slivers per
@@ -221,7 +295,8 @@ void gemm_single(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T*
     const int64_t partials_size = depth ? (plan.threads - 1) * s.m * s.n : 0;
     T* scratch = scratch_buffer<T>(b_size + plan.threads * ablock_size + partials_size);
     const GemmCall<T> g{s, alpha, beta, a, b, c, uk};
-    const int64_t row_slivers = ceil_div(s.m, mr);
+    std::unique_ptr<RowsProgress> progress;
+    if (rows && plan.threads > 1) progress = std::make_unique<RowsProgress>(s, mr, nr, kc_max, plan.threads);
     SpinBarrier barrier;
     parallel_run(plan.threads, [&](int tid, int nt) {
         T* ablock = scratch + b_size + tid * ablock_size;
@@ -230,24 +305,18 @@ void gemm_single(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T*
             return multiply_depth_share(g, tid, nt, scratch + tid * panel_slivers * sliver_size, ablock, partials,
                                         barrier);
         }
-        int64_t step = 0;
+        if (rows) {
+            if (nt == 1) return multiply_alone(g, kc_max, scratch, ablock);
+            return multiply_rows_shared(g, kc_max, scratch, panel_slivers * sliver_size, *progress, ablock);
+        }
         for (int64_t jc = 0; jc < s.n; jc += GEMM_NC) {
             const int64_t ncols = std::min(GEMM_NC, s.n - jc), slivers = ceil_div(ncols, nr);
             const int64_t s0 = slivers * tid / nt, s1 = slivers * (tid + 1) / nt;
-            for (int64_t pc = 0; pc < s.k; pc += kc_max, ++step) {
+            T* mine = scratch + tid * ceil_div(panel_slivers, nt) * sliver_size;
+            for (int64_t pc = 0; pc < s.k; pc += kc_max) {
                 const int64_t kc = std::min(kc_max, s.k - pc);
-                if (rows) {
-                    T* panel = scratch + (step % 2) * panel_slivers * sliver_size;
-                    pack_b(s, b, jc, ncols, pc, kc, nr, s0, s1, panel + s0 * nr * kc);
-                    barrier.wait(nt);
-                    const int64_t r0 = std::min(s.m, row_slivers * tid / nt * mr);
-                    const int64_t r1 = std::min(s.m, row_slivers * (tid + 1) / nt * mr);
-                    multiply_panel(g, jc, pc, kc, panel, r0, r1, 0, slivers, ablock);
-                } else {
-                    T* mine = scratch + tid * ceil_div(panel_slivers, nt) * sliver_size;
-                    pack_b(s, b, jc, ncols, pc, kc, nr, s0, s1, mine);
-                    multiply_panel(g, jc, pc, kc, mine, 0, s.m, s0, s1, ablock);
-                }
+                pack_b(s, b, jc, ncols, pc, kc, nr, s0, s1, mine);
+                multiply_panel(g, jc, pc, kc, mine, 0, s.m, s0, s1, ablock);
             }
         }
     });
@@ -283,12 +352,14 @@ void gemm_batched(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T
 
 }  // namespace
 
-GemmPlan gemm_plan_for_shape(int64_t m, int64_t n, int64_t k, bool trans_a, int max_threads) {
+GemmPlan gemm_plan_for_shape(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, int max_threads) {
     GemmShape s;
-    s.m = m, s.n = n, s.k = k, s.trans_a = trans_a;
+    s.m = m, s.n = n, s.k = k, s.trans_a = trans_a, s.trans_b = trans_b;
     if (dot_path_applies(s)) return {plan_dot_threads(m, n, k, max_threads), GemmSplit::dot};
     const GemmMicrokernel<float> uk = microkernel_for(0.0f, n);
-    return plan_gemm(m, n, k, uk.mr, uk.nr, max_threads);
+    const GemmPlan plan = plan_gemm(m, n, k, uk.mr, uk.nr, max_threads);
+    if (gemm_split_override() == 0 && small_path_applies(s, plan.threads)) return {1, GemmSplit::small};
+    return plan;
 }
 
 void gemm(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c, const GemmBatch& batch) {

@@ -24,7 +24,8 @@ constexpr int64_t GEMM_MC = 120;    // rows of a packed A block (about; blocks a
 constexpr int64_t GEMM_NC = 3072;   // columns of a packed B panel (a multiple of every NR)
 
 // dot: the dot-kernel path for few columns (gemm_dot.h), rows split, nothing shared.
-enum class GemmSplit { rows, columns, dot, depth };
+// small: the unpacked kernel for tiny products (gemm_small.h), one thread.
+enum class GemmSplit { rows, columns, dot, depth, small };
 
 struct GemmPlan {
     int threads = 1;
@@ -36,11 +37,12 @@ GemmPlan plan_gemm(int64_t m, int64_t n, int64_t k, int mr, int nr, int max_thre
 // Threads for the dot-kernel path (gemm_dot.h), which splits rows and shares nothing.
 int plan_dot_threads(int64_t m, int64_t n, int64_t k, int max_threads);
 
-// The plan of a float32 m x n x k product (A transposed or not) on the active SIMD path (gemm.cpp).
-GemmPlan gemm_plan_for_shape(int64_t m, int64_t n, int64_t k, bool trans_a, int max_threads);
+// The plan of a float32 m x n x k product (A, B transposed or not) on the active SIMD path (gemm.cpp).
+GemmPlan gemm_plan_for_shape(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, int max_threads);
 
 // Testing hook (exposed to Python): 0 = use the cost model, 1 = always split rows over all
-// max_threads threads, 2 = always split columns over all of them, 3 = always split the depth.
+// max_threads threads, 2 = always split columns over all of them, 3 = always split the depth
+// (forcing a split also turns the one-thread small path off).
 void set_gemm_split_override(int mode);
 int gemm_split_override();
 

@@ -27,8 +27,8 @@ struct GemmMicrokernel {
                      bool accumulate) = nullptr;
 };
 
-GemmMicrokernel<float> gemm_microkernel_f32_avx512();    // 12 x 32, zmm
-GemmMicrokernel<float> gemm_microkernel_f32_avx2();      // 6 x 16, ymm
+GemmMicrokernel<float> gemm_microkernel_f32_avx512();    // 12 x 32, zmm (with run_rows)
+GemmMicrokernel<float> gemm_microkernel_f32_avx2();      // 6 x 16, ymm (with run_rows)
 // Narrow kernels for C with at most NR columns (a wide tile would waste most of its columns).
 GemmMicrokernel<float> gemm_microkernel_f32_avx512_narrow();  // 24 x 16, zmm
 GemmMicrokernel<float> gemm_microkernel_f32_avx2_narrow();    // 12 x 8, ymm
