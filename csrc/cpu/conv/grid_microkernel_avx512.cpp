@@ -2,7 +2,8 @@
 // Per (channel, tap) step: two zmm loads of the packed weight row, one broadcast per pixel row of
 // consecutive input values (one or two cache lines), two FMAs per row into 2 * rows zmm
 // accumulators (28 + 3 of 32 registers at 14 rows). A tile is up to 14 pixels of one output row,
-// or two or three whole output rows of 4 to 7 pixels (small late-network images).
+// or two or three whole output rows of 4 to 7 pixels (small late-network images: consecutive rows
+// of one image, or the same row of consecutive images).
 #include <immintrin.h>
 
 #include "grid_microkernel.h"
@@ -12,13 +13,13 @@ namespace {
 
 constexpr int MR_MAX = 14, NR = 32;
 
-// Pixel r of the tile reads a[(r / W) * jump + r % W]: W pixels of each of MR / W output rows.
+// Pixel r of the tile reads a[(r / W) * jump + r % W]: W pixels of each of MR / W output rows, `jump` apart.
 template <int MR, int W>
 void kernel(const float* a, int64_t jump, int64_t plane, int64_t planes, const int64_t* taps, int64_t ntaps,
-            const float* b, float* c, int64_t ldc, bool accumulate) {
+            const float* b, int64_t b_plane, float* c, int64_t ldc, bool accumulate) {
     __m512 acc[MR][2];
     for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    for (int64_t o = 0; o < planes; ++o, a += plane)
+    for (int64_t o = 0; o < planes; ++o, a += plane, b += b_plane - ntaps * NR)
         for (int64_t t = 0; t < ntaps; ++t, b += NR) {
             const float* at = a + taps[t];
             const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
@@ -37,11 +38,11 @@ void kernel(const float* a, int64_t jump, int64_t plane, int64_t planes, const i
 }
 
 void run(int rows, int width, int64_t jump, const float* a, int64_t plane, int64_t planes, const int64_t* taps,
-         int64_t ntaps, const float* b, float* c, int64_t ldc, bool accumulate) {
+         int64_t ntaps, const float* b, int64_t b_plane, float* c, int64_t ldc, bool accumulate) {
     // one output row: rows == width; two or three short rows (width 4..7): the pairs below
     switch (rows == width ? rows : rows * 16 + width) {
 #define TF_GRID(key, mr, w) \
-    case key: return kernel<mr, w>(a, jump, plane, planes, taps, ntaps, b, c, ldc, accumulate);
+    case key: return kernel<mr, w>(a, jump, plane, planes, taps, ntaps, b, b_plane, c, ldc, accumulate);
         TF_GRID(1, 1, 1) TF_GRID(2, 2, 2) TF_GRID(3, 3, 3) TF_GRID(4, 4, 4) TF_GRID(5, 5, 5) TF_GRID(6, 6, 6)
         TF_GRID(7, 7, 7) TF_GRID(8, 8, 8) TF_GRID(9, 9, 9) TF_GRID(10, 10, 10) TF_GRID(11, 11, 11) TF_GRID(12, 12, 12)
         TF_GRID(13, 13, 13) TF_GRID(14, 14, 14)
