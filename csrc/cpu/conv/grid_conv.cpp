@@ -29,6 +29,7 @@
 #include "grid_conv.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "../thread_pool.h"
@@ -147,7 +148,7 @@ void pack_weights(const GridWeights<T>& wt, const GridPart& part, int64_t c_in, 
 // chunk / chunks, up to CHUNK_TILES tiles in image-major order): the tiles accumulate over blocks
 // of input planes (usually one) in an L2-resident C block, leaving out the taps at either end of
 // the part's list that read only zero padding for the tile's row, then the C block goes into y
-// (+ bias), channel by channel, at the part's output positions.
+// (+ bias) at the part's output positions.
 template <typename T>
 void run_chunk(const Job<T>& jb, const Plan& pl, const T* gp, T* y, int64_t images, int64_t chunk) {
     const GridPart& pt = *pl.part;
@@ -168,21 +169,21 @@ void run_chunk(const Job<T>& jb, const Plan& pl, const T* gp, T* y, int64_t imag
                    wsl + (c0 * ntaps + lo) * uk.nr, ntaps * uk.nr, cblock + (t - t0) * tile_size, uk.nr, c0 > 0);
         }
     }
+    // tile by tile (its pixels x NR block stays in L1), each channel's pixels into its plane
     const int64_t live = std::min<int64_t>(uk.nr, jb.c_out - sl * uk.nr);
-    for (int64_t c = 0; c < live; ++c) {
-        const int64_t o = sl * uk.nr + c;
-        const T v = jb.bias ? jb.bias[o] : T(0);
-        for (int64_t t = t0; t < t1; ++t) {
-            const Tile tl = pl.tile(t, images);
-            const int64_t width = tl.j1 - tl.j0;
-            for (int64_t b = 0; b < tl.images; ++b) {
-                const T* src = cblock + (t - t0) * tile_size + b * width * uk.nr + c;
-                T* dst = y + ((tl.image + b) * jb.c_out + o) * jb.y_plane + (pt.row0 + tl.i * pt.step_h) * jb.y_w +
-                         pt.col0 + tl.j0 * pt.step_w;
+    for (int64_t t = t0; t < t1; ++t) {
+        const Tile tl = pl.tile(t, images);
+        const int64_t width = tl.j1 - tl.j0;
+        for (int64_t b = 0; b < tl.images; ++b) {
+            const T* tile = cblock + (t - t0) * tile_size + b * width * uk.nr;
+            T* dst = y + ((tl.image + b) * jb.c_out + sl * uk.nr) * jb.y_plane + (pt.row0 + tl.i * pt.step_h) * jb.y_w +
+                     pt.col0 + tl.j0 * pt.step_w;
+            for (int64_t c = 0; c < live; ++c, dst += jb.y_plane) {
+                const T v = jb.bias ? jb.bias[sl * uk.nr + c] : T(0);
                 if (pt.step_w == 1)
-                    for (int64_t r = 0; r < width; ++r) dst[r] = src[r * uk.nr] + v;
+                    for (int64_t r = 0; r < width; ++r) dst[r] = tile[r * uk.nr + c] + v;
                 else
-                    for (int64_t r = 0; r < width; ++r) dst[r * pt.step_w] = src[r * uk.nr] + v;
+                    for (int64_t r = 0; r < width; ++r) dst[r * pt.step_w] = tile[r * uk.nr + c] + v;
             }
         }
     }
@@ -225,11 +226,25 @@ int64_t ConvGrid::tap(const Conv2dShape& s, int64_t p, int64_t q) const {
     return phase * phase_size + u / s.stride_h * wp + v / s.stride_w;
 }
 
+// n values from `in` to `out` in 16-byte-or-more blocks, the last one overlapping: no library
+// call per grid row (a memmove call per row of a few dozen values cost about as much as the copy).
+template <typename T>
+void copy_short(const T* in, int64_t n, T* out) {
+    constexpr int64_t B = 4;
+    if (n < B) {
+        for (int64_t v = 0; v < n; ++v) out[v] = in[v];
+        return;
+    }
+    for (int64_t v = 0; v + B < n; v += B) std::memcpy(out + v, in + v, B * sizeof(T));
+    std::memcpy(out + n - B, in + n - B, B * sizeof(T));
+}
+
 template <typename T>
 void fill_conv_grid(const Conv2dShape& s, const ConvGrid& g, const T* xb, int64_t c0, int64_t c1, T* dst) {
     for (int64_t c = c0; c < c1; ++c) {
         T* row = dst + c * g.plane;
         const T* src = xb + c * s.h * s.w;
+        std::fill(row, row + g.plane, T(0));  // the padding; the input rows then go over it
         for (const int64_t a : g.row_phases)
             for (const int64_t b : g.col_phases) {
                 // phase column v reads input column stride_w * v + b - pad_w: valid for v in [v0, v1)
@@ -237,16 +252,11 @@ void fill_conv_grid(const Conv2dShape& s, const ConvGrid& g, const T* xb, int64_
                 const int64_t v1 = std::clamp(floor_div(s.w - 1 + s.pad_w - b, s.stride_w) + 1, v0, g.wp);
                 for (int64_t u = 0; u < g.hp; ++u, row += g.wp) {
                     const int64_t r = s.stride_h * u + a - s.pad_h;
-                    if (r < 0 || r >= s.h) {
-                        std::fill(row, row + g.wp, T(0));
-                        continue;
-                    }
-                    std::fill(row, row + v0, T(0));
+                    if (r < 0 || r >= s.h) continue;
                     const T* in = src + r * s.w + s.stride_w * v0 + b - s.pad_w;
-                    if (s.stride_w == 1) std::copy(in, in + (v1 - v0), row + v0);
+                    if (s.stride_w == 1) copy_short(in, v1 - v0, row + v0);
                     else
                         for (int64_t v = v0; v < v1; ++v) row[v] = in[(v - v0) * s.stride_w];
-                    std::fill(row + v1, row + g.wp, T(0));
                 }
             }
     }
