@@ -52,25 +52,30 @@ struct Tile {
     int64_t image, images, i, j0, j1;
 };
 
-// A part's tiling and weights: tiles of output pixels, NR-channel weight slivers, and per output
-// row the run of taps [first_tap, last_tap) that reads anything but zero padding.
+// A part's tiling and weights: tiles of output pixels, NR-channel weight slivers, per output
+// row the run of taps [first_tap, last_tap) that reads anything but zero padding, and per tap
+// the input column it reads for output column 0 (stride_w more per output column).
 struct Plan {
     const GridPart* part;
     int64_t per_row, group;   // tiles per output row, or images per tile (short rows)
     int64_t mr, slivers;      // mr: most pixels of a tile
     int64_t planes_per_block; // input planes per K block (their weights fill about WEIGHT_BLOCK bytes)
     int64_t packed;           // offset of the part's packed weights
-    std::vector<int64_t> first_tap, last_tap;
+    std::vector<int64_t> first_tap, last_tap, tap_column;
 
     Plan(const Conv2dShape& in, const ConvGrid& g, const GridPart& p, int64_t c_out, int max_rows, bool multi_row,
          int nr, size_t elem, int64_t offset)
         : part(&p), per_row((p.ow + max_rows - 1) / max_rows),
           group(multi_row && p.ow >= 4 && 2 * p.ow <= max_rows ? max_rows / p.ow : 1),
           mr(group > 1 ? group * p.ow : (p.ow + per_row - 1) / per_row), slivers((c_out + nr - 1) / nr),
-          packed(offset), first_tap(p.oh), last_tap(p.oh) {
+          packed(offset), first_tap(p.oh), last_tap(p.oh), tap_column(p.taps.size()) {
         const int64_t ntaps = int64_t(p.taps.size()), per_plane = ntaps * nr * int64_t(elem);
         const int64_t blocks = (in.c_in * per_plane + WEIGHT_BLOCK - 1) / WEIGHT_BLOCK;
         planes_per_block = (in.c_in + blocks - 1) / blocks;
+        for (int64_t t = 0; t < ntaps; ++t) {
+            const int64_t phase = p.taps[t] / g.phase_size, v = p.taps[t] % g.phase_size % g.wp;
+            tap_column[t] = in.stride_w * v + g.col_phases[phase % int64_t(g.col_phases.size())] - in.pad_w;
+        }
         for (int64_t i = 0; i < p.oh; ++i) {
             // tap t reads grid row i + (its offset in its phase) / wp of its phase, input row
             // stride_h * that + the phase's row residue - pad_h
@@ -103,7 +108,7 @@ struct Plan {
 // What every chunk shares: the grids' geometry, the microkernel, the packed weights and y.
 template <typename T>
 struct Job {
-    int64_t c_in, c_out, plane, wp, grid_size, y_w, y_plane;
+    int64_t c_in, c_out, plane, wp, grid_size, y_w, y_plane, in_w, stride_w;  // in_w: input columns
     GridMicrokernel<T> uk;
     const T *packed, *bias;
 };
@@ -147,7 +152,8 @@ void pack_weights(const GridWeights<T>& wt, const GridPart& part, int64_t c_in, 
 // Chunk `chunk` of part pl over `images` consecutive images (grids at gp, outputs at y; sliver
 // chunk / chunks, up to CHUNK_TILES tiles in image-major order): the tiles accumulate over blocks
 // of input planes (usually one) in an L2-resident C block, leaving out the taps at either end of
-// the part's list that read only zero padding for the tile's row, then the C block goes into y
+// the part's list that read only zero padding for the tile's row (and telling the microkernel
+// which taps read padding with the tile's first or last column), then the C block goes into y
 // (+ bias) at the part's output positions.
 template <typename T>
 void run_chunk(const Job<T>& jb, const Plan& pl, const T* gp, T* y, int64_t images, int64_t chunk) {
@@ -158,15 +164,21 @@ void run_chunk(const Job<T>& jb, const Plan& pl, const T* gp, T* y, int64_t imag
     const int64_t t1 = std::min(pl.tiles(images), t0 + CHUNK_TILES), ntaps = int64_t(pt.taps.size());
     const int64_t tile_size = pl.mr * uk.nr;
     T* cblock = conv_scratch<32, T>(size_t(CHUNK_TILES * tile_size));
+    std::vector<unsigned char> edges(static_cast<size_t>(ntaps));
     const T* wsl = jb.packed + pl.packed + sl * jb.c_in * ntaps * uk.nr;
     for (int64_t c0 = 0; c0 < jb.c_in; c0 += pl.planes_per_block) {
         const int64_t planes = std::min(pl.planes_per_block, jb.c_in - c0);
         for (int64_t t = t0; t < t1; ++t) {
             const Tile tl = pl.tile(t, images);
             const int64_t width = tl.j1 - tl.j0, lo = pl.first_tap[tl.i], hi = pl.last_tap[tl.i];
+            for (int64_t k = lo; k < hi; ++k) {  // edge pixels that read padding columns
+                const int64_t first = jb.stride_w * tl.j0 + pl.tap_column[k];
+                const int64_t last = jb.stride_w * (tl.j1 - 1) + pl.tap_column[k];
+                edges[k - lo] = (first < 0 || first >= jb.in_w ? 1 : 0) | (last < 0 || last >= jb.in_w ? 2 : 0);
+            }
             const T* a = gp + tl.image * jb.grid_size + c0 * jb.plane + tl.i * jb.wp + tl.j0;
             uk.run(int(tl.images * width), int(width), jb.grid_size, a, jb.plane, planes, pt.taps.data() + lo, hi - lo,
-                   wsl + (c0 * ntaps + lo) * uk.nr, ntaps * uk.nr, cblock + (t - t0) * tile_size, uk.nr, c0 > 0);
+                   edges.data(), wsl + (c0 * ntaps + lo) * uk.nr, ntaps * uk.nr, cblock + (t - t0) * tile_size, uk.nr, c0 > 0);
         }
     }
     // tile by tile (its pixels x NR block stays in L1), each channel's pixels into its plane
@@ -273,7 +285,8 @@ bool grid_forward_applies(const Conv2dShape& s) {
 template <typename T>
 void conv2d_grid_parts(const Conv2dShape& in, const ConvGrid& g, const T* x, const std::vector<GridPart>& parts,
                        const GridWeights<T>& w, int64_t c_out, int64_t y_h, int64_t y_w, const T* bias, T* y) {
-    Job<T> jb{in.c_in, c_out, g.plane, g.wp, in.c_in * g.plane, y_w, y_h * y_w, grid_microkernel(T(0)), nullptr, bias};
+    Job<T> jb{in.c_in, c_out, g.plane, g.wp, in.c_in * g.plane, y_w, y_h * y_w, in.w, in.stride_w, grid_microkernel(T(0)),
+              nullptr, bias};
     const GridMicrokernel<T>& uk = jb.uk;
     std::vector<Plan> plans;
     int64_t packed_size = 0;

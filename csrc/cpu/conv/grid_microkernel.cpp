@@ -24,7 +24,7 @@ void kernel(const T* a, int64_t plane, int64_t planes, const int64_t* taps, int6
 
 template <typename T, int NR>
 void run(int rows, int, int64_t, const T* a, int64_t plane, int64_t planes, const int64_t* taps, int64_t ntaps,
-         const T* b, int64_t b_plane, T* c, int64_t ldc, bool accumulate) {  // one output row
+         const unsigned char*, const T* b, int64_t b_plane, T* c, int64_t ldc, bool accumulate) {  // one output row
     switch (rows) {
         case 1: return kernel<T, 1, NR>(a, plane, planes, taps, ntaps, b, b_plane, c, ldc, accumulate);
         case 2: return kernel<T, 2, NR>(a, plane, planes, taps, ntaps, b, b_plane, c, ldc, accumulate);

@@ -34,7 +34,7 @@ void kernel(const float* a, int64_t plane, int64_t planes, const int64_t* taps, 
 }
 
 void run(int rows, int, int64_t, const float* a, int64_t plane, int64_t planes, const int64_t* taps, int64_t ntaps,
-         const float* b, int64_t b_plane, float* c, int64_t ldc, bool accumulate) {
+         const unsigned char*, const float* b, int64_t b_plane, float* c, int64_t ldc, bool accumulate) {
     switch (rows) {
         case 1: return kernel<1>(a, plane, planes, taps, ntaps, b, b_plane, c, ldc, accumulate);
         case 2: return kernel<2>(a, plane, planes, taps, ntaps, b, b_plane, c, ldc, accumulate);
