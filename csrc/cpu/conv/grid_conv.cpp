@@ -178,7 +178,8 @@ void run_chunk(const Job<T>& jb, const Plan& pl, const T* gp, T* y, int64_t imag
             }
             const T* a = gp + tl.image * jb.grid_size + c0 * jb.plane + tl.i * jb.wp + tl.j0;
             uk.run(int(tl.images * width), int(width), jb.grid_size, a, jb.plane, planes, pt.taps.data() + lo, hi - lo,
-                   edges.data(), wsl + (c0 * ntaps + lo) * uk.nr, ntaps * uk.nr, cblock + (t - t0) * tile_size, uk.nr, c0 > 0);
+                   edges.data(), wsl + (c0 * ntaps + lo) * uk.nr, ntaps * uk.nr, cblock + (t - t0) * tile_size, uk.nr,
+                   c0 > 0);
         }
     }
     // tile by tile (its pixels x NR block stays in L1), each channel's pixels into its plane
@@ -285,8 +286,8 @@ bool grid_forward_applies(const Conv2dShape& s) {
 template <typename T>
 void conv2d_grid_parts(const Conv2dShape& in, const ConvGrid& g, const T* x, const std::vector<GridPart>& parts,
                        const GridWeights<T>& w, int64_t c_out, int64_t y_h, int64_t y_w, const T* bias, T* y) {
-    Job<T> jb{in.c_in, c_out, g.plane, g.wp, in.c_in * g.plane, y_w, y_h * y_w, in.w, in.stride_w, grid_microkernel(T(0)),
-              nullptr, bias};
+    Job<T> jb{in.c_in, c_out, g.plane, g.wp, in.c_in * g.plane, y_w, y_h * y_w, in.w, in.stride_w,
+              grid_microkernel(T(0)), nullptr, bias};
     const GridMicrokernel<T>& uk = jb.uk;
     std::vector<Plan> plans;
     int64_t packed_size = 0;

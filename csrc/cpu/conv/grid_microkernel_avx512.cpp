@@ -52,7 +52,8 @@ void kernel(const float* a, int64_t jump, int64_t plane, int64_t planes, const i
 }
 
 void run(int rows, int width, int64_t jump, const float* a, int64_t plane, int64_t planes, const int64_t* taps,
-         int64_t ntaps, const unsigned char* edges, const float* b, int64_t b_plane, float* c, int64_t ldc, bool accumulate) {
+         int64_t ntaps, const unsigned char* edges, const float* b, int64_t b_plane, float* c, int64_t ldc,
+         bool accumulate) {
     // one output row: rows == width; two or three short rows (width 4..7): the pairs below
     switch (rows == width ? rows : rows * 16 + width) {
 #define TF_GRID(key, mr, w) \
