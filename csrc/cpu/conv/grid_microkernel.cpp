@@ -9,8 +9,8 @@ namespace tf::cpu {
 namespace {
 
 template <typename T, int MR, int NR>
-void kernel(const T* a, int64_t plane, int64_t planes, const int64_t* taps, int64_t ntaps, const T* b, int64_t b_plane, T* c,
-            int64_t ldc, bool accumulate) {
+void kernel(const T* a, int64_t plane, int64_t planes, const int64_t* taps, int64_t ntaps, const T* b, int64_t b_plane,
+            T* c, int64_t ldc, bool accumulate) {
     T acc[MR][NR] = {};
     for (int64_t o = 0; o < planes; ++o, a += plane, b += b_plane - ntaps * NR)
         for (int64_t t = 0; t < ntaps; ++t, b += NR) {
