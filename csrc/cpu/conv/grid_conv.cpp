@@ -29,12 +29,12 @@
 #include "grid_conv.h"
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "../thread_pool.h"
 #include "conv_scratch.h"
 #include "grid_microkernel.h"
+#include "tap_run.h"
 #include "../pack_transposed.h"
 
 namespace tf::cpu {
@@ -237,19 +237,6 @@ int64_t ConvGrid::tap(const Conv2dShape& s, int64_t p, int64_t q) const {
     const int64_t phase = index_of(row_phases, u % s.stride_h) * int64_t(col_phases.size()) +
                           index_of(col_phases, v % s.stride_w);
     return phase * phase_size + u / s.stride_h * wp + v / s.stride_w;
-}
-
-// n values from `in` to `out` in 16-byte-or-more blocks, the last one overlapping: no library
-// call per grid row (a memmove call per row of a few dozen values cost about as much as the copy).
-template <typename T>
-void copy_short(const T* in, int64_t n, T* out) {
-    constexpr int64_t B = 4;
-    if (n < B) {
-        for (int64_t v = 0; v < n; ++v) out[v] = in[v];
-        return;
-    }
-    for (int64_t v = 0; v + B < n; v += B) std::memcpy(out + v, in + v, B * sizeof(T));
-    std::memcpy(out + n - B, in + n - B, B * sizeof(T));
 }
 
 template <typename T>
