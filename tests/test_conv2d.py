@@ -50,6 +50,8 @@ CASES = [
     (3, 64, 36, 36, 30, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),     # grids over 1 MB: image by image
     (4, 64, 36, 36, 30, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),     # ... whole images per thread
     (2, 61, 9, 29, 128, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),     # 1x1: grad-input on the grid
+    (3, 130, 9, 11, 32, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),     # 1x1 forward on the grid, K = 130
+    (2, 128, 9, 8, 64, (1, 1), (2, 2), ((1, 1), (1, 0)), (1, 1), 1),      # ... stride 2, padding: rows of zeros
     # short rows: tiles of one row of 2 or 3 images, a last group of fewer; output rows whose edge
     # taps (or every tap) read only zero padding leave those taps out
     (5, 48, 7, 7, 32, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),       # 7x7: image pairs, one left over
