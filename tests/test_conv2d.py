@@ -50,7 +50,9 @@ CASES = [
     (3, 64, 36, 36, 30, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),     # grids over 1 MB: image by image
     (4, 64, 36, 36, 30, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),     # ... whole images per thread
     (2, 61, 9, 29, 128, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),     # 1x1: grad-input on the grid
-    (3, 130, 9, 11, 32, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),     # 1x1 forward on the grid, K = 130
+    (3, 130, 9, 11, 32, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),     # 1x1 forward on the grid: x in place
+    (5, 130, 22, 23, 32, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),    # ... in place, image by image
+    (2, 128, 32, 33, 32, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),    # ... images over 512 KB: copied
     (2, 128, 9, 8, 64, (1, 1), (2, 2), ((1, 1), (1, 0)), (1, 1), 1),      # ... stride 2, padding: rows of zeros
     # short rows: tiles of one row of 2 or 3 images, a last group of fewer; output rows whose edge
     # taps (or every tap) read only zero padding leave those taps out

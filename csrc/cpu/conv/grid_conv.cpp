@@ -24,7 +24,8 @@
 // are filled first and chunks run across images (small late-network images: each weight sliver
 // then serves every image's tiles while it is in cache). Otherwise threads take whole images
 // when the batch splits evenly over them (each with its own grids); or images run in turn with
-// the grid fill and chunks split over the pool.
+// the grid fill and chunks split over the pool. A 1x1 stride-1 layer without padding reads x
+// itself as its grids where images are small (IN_PLACE).
 // Layout: x NCHW, w OIHW, y NCHW.
 #include "grid_conv.h"
 
@@ -41,6 +42,10 @@ namespace tf::cpu {
 namespace {
 
 constexpr int64_t BATCH_GRIDS = 1024 * 1024;  // bytes: the grids of all images when they fit L2
+// bytes: largest image read in place as its own grid. Measured, one thread: 1x1 256@14 N = 8
+// (196 KB images) 83 -> 95 GFLOP/s in place; 256->64@56 (3.2 MB images) 72 -> 61-66: there the
+// copy, one sequential pass, brings x in faster than the tiles' 256 short runs per pixel row.
+constexpr int64_t IN_PLACE = 512 * 1024;
 constexpr int64_t MIN_DEPTH = 128;  // shallower K: writing tiles out costs more than the implicit GEMM's packing
 constexpr int64_t CHUNK_TILES = 64;         // tiles per work chunk (a C block of 64 x 14 x 32 floats: L2)
 constexpr int64_t WEIGHT_BLOCK = 512 * 1024;  // bytes of packed weights per K block (half of L2)
@@ -299,15 +304,27 @@ void conv2d_grid_parts(const Conv2dShape& in, const ConvGrid& g, const T* x, con
         run_chunk(jb, plans[k], gp, yb, images, u);
     };
     const int threads = get_num_threads();
-    if (in.n * jb.grid_size * int64_t(sizeof(T)) <= BATCH_GRIDS) {  // small images: all grids, chunks across images
-        T* gp = conv_scratch<30, T>(size_t(in.n * jb.grid_size));
-        parallel_for(in.n * in.c_in, 8, [&](int64_t p0, int64_t p1) {
+    // x itself is the grid of every image (1x1, stride 1, no padding) when an image fits IN_PLACE
+    const bool in_place = g.in_place(in) && jb.grid_size * int64_t(sizeof(T)) <= IN_PLACE;
+    // the grids of `images` images from image b at gp, filled by the pool or by the calling thread
+    const auto fill = [&](int64_t b, int64_t images, T* gp, bool pooled) -> const T* {
+        if (in_place) return x + b * xsize;
+        const auto planes = [&](int64_t p0, int64_t p1) {
             for (int64_t p = p0; p < p1;) {
-                const int64_t b = p / in.c_in, c0 = p % in.c_in, c1 = std::min(in.c_in, c0 + p1 - p);
-                fill_conv_grid(in, g, x + b * xsize, c0, c1, gp + b * jb.grid_size);
+                const int64_t i = p / in.c_in, c0 = p % in.c_in, c1 = std::min(in.c_in, c0 + p1 - p);
+                fill_conv_grid(in, g, x + (b + i) * xsize, c0, c1, gp + i * jb.grid_size);
                 p += c1 - c0;
             }
-        });
+        };
+        if (pooled) parallel_for(images * in.c_in, 8, planes);
+        else planes(0, images * in.c_in);
+        return gp;
+    };
+    const auto scratch = [&](int64_t images) {
+        return in_place ? nullptr : conv_scratch<30, T>(size_t(images * jb.grid_size));
+    };
+    if (in.n * jb.grid_size * int64_t(sizeof(T)) <= BATCH_GRIDS) {  // small images: all grids, chunks across images
+        const T* gp = fill(0, in.n, scratch(in.n), true);
         parallel_for(units(in.n), 1, [&](int64_t u0, int64_t u1) {
             for (int64_t u = u0; u < u1; ++u) run_unit(gp, y, in.n, u);
         });
@@ -318,27 +335,20 @@ void conv2d_grid_parts(const Conv2dShape& in, const ConvGrid& g, const T* x, con
     for (const Plan& pl : plans) group = std::max(group, pl.group);
     if (split_images(in.n, threads)) {
         parallel_run(threads, [&](int tid, int nt) {
-            T* gp = conv_scratch<30, T>(size_t(group * jb.grid_size));
+            T* buffer = scratch(group);
             const int64_t b1 = in.n * (tid + 1) / nt;
             for (int64_t b = in.n * tid / nt; b < b1; b += group) {
                 const int64_t images = std::min(group, b1 - b);
-                for (int64_t i = 0; i < images; ++i)
-                    fill_conv_grid(in, g, x + (b + i) * xsize, 0, in.c_in, gp + i * jb.grid_size);
+                const T* gp = fill(b, images, buffer, false);
                 for (int64_t u = 0; u < units(images); ++u) run_unit(gp, y + b * ysize, images, u);
             }
         });
         return;
     }
-    T* gp = conv_scratch<30, T>(size_t(group * jb.grid_size));
+    T* buffer = scratch(group);
     for (int64_t b = 0; b < in.n; b += group) {
         const int64_t images = std::min(group, in.n - b);
-        parallel_for(images * in.c_in, 8, [&](int64_t p0, int64_t p1) {
-            for (int64_t p = p0; p < p1;) {
-                const int64_t i = p / in.c_in, c0 = p % in.c_in, c1 = std::min(in.c_in, c0 + p1 - p);
-                fill_conv_grid(in, g, x + (b + i) * xsize, c0, c1, gp + i * jb.grid_size);
-                p += c1 - c0;
-            }
-        });
+        const T* gp = fill(b, images, buffer, true);
         parallel_for(units(images), 1, [&](int64_t u0, int64_t u1) {
             for (int64_t u = u0; u < u1; ++u) run_unit(gp, y + b * ysize, images, u);
         });
