@@ -15,11 +15,12 @@
 // call into NR-channel slivers ([sliver][c][tap][NR], zero past the last channel). As every pixel
 // of a tile is in one output row, the taps at either end of the part's list that read only zero
 // padding rows for that row are left out (3x3, padding 1: 3 of 9 taps on the first and last
-// rows; 7x7 images: 2/21 of the work). A work chunk (one sliver, up to CHUNK_TILES tiles) runs
-// K whole for each tile while the sliver's weights fit half of L2 (measured: 16 KB blocks that
-// stay in L1 but add C-block accumulation run 4-15% slower), in blocks of input planes beyond
-// that, into an L2-resident C block ([tile][pixel][channel]), then writes y (NCHW) channel by
-// channel + bias. Used where
+// rows), and the microkernel is told which taps read a padding column with the tile's first or
+// last pixel (7x7 images, 3x3, padding 1: 18% of the products are such zeros). A work chunk (one
+// sliver, up to CHUNK_TILES tiles) runs K whole for each tile while the sliver's weights fit
+// half of L2 (measured: 16 KB blocks that stay in L1 but add C-block accumulation run 4-15%
+// slower), in blocks of input planes beyond that, into an L2-resident C block
+// ([tile][pixel][channel]), then writes y (NCHW) tile by tile + bias. Used where
 // grid_forward_applies (grid_conv.h). When the grids of the whole batch fit in BATCH_GRIDS, all
 // are filled first and chunks run across images (small late-network images: each weight sliver
 // then serves every image's tiles while it is in cache). Otherwise threads take whole images
@@ -43,7 +44,7 @@ namespace {
 
 constexpr int64_t BATCH_GRIDS = 1024 * 1024;  // bytes: the grids of all images when they fit L2
 // bytes: largest image read in place as its own grid. Measured, one thread: 1x1 256@14 N = 8
-// (196 KB images) 83 -> 95 GFLOP/s in place; 256->64@56 (3.2 MB images) 72 -> 61-66: there the
+// (196 KB images) 83 -> 89-95 GFLOP/s in place; 256->64@56 (3.2 MB images) 72 -> 61-66: there the
 // copy, one sequential pass, brings x in faster than the tiles' 256 short runs per pixel row.
 constexpr int64_t IN_PLACE = 512 * 1024;
 constexpr int64_t MIN_DEPTH = 128;  // shallower K: writing tiles out costs more than the implicit GEMM's packing
