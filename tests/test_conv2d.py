@@ -50,6 +50,17 @@ CASES = [
     (3, 64, 36, 36, 30, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),     # grids over 1 MB: image by image
     (4, 64, 36, 36, 30, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),     # ... whole images per thread
     (2, 61, 9, 29, 128, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),     # 1x1: grad-input on the grid
+    (3, 130, 9, 11, 32, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),     # 1x1 forward on the grid: x in place
+    (5, 130, 22, 23, 32, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),    # ... in place, image by image
+    (2, 128, 32, 33, 32, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),    # ... images over 512 KB: copied
+    (2, 128, 9, 8, 64, (1, 1), (2, 2), ((1, 1), (1, 0)), (1, 1), 1),      # ... stride 2, padding: rows of zeros
+    # short rows: tiles of one row of 2 or 3 images, a last group of fewer; output rows whose edge
+    # taps (or every tap) read only zero padding leave those taps out
+    (5, 48, 7, 7, 32, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),       # 7x7: image pairs, one left over
+    (5, 16, 6, 4, 32, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),       # 4-pixel rows: 3 images, then 2
+    (11, 512, 5, 5, 32, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),     # grids over 1 MB: pairs per thread
+    (2, 16, 6, 7, 32, (3, 3), (1, 1), ((3, 3), (3, 2)), (1, 1), 1),       # padding 3: rows of padding only
+    (2, 16, 9, 8, 32, (3, 3), (2, 2), ((3, 3), (2, 3)), (1, 1), 1),       # the same with stride 2
     # strides on the grid paths: the input split into stride phases (grid_conv.h), each a stride-1
     # grid; odd and even sizes, padding 0/1/2, dilations that leave some phases unread, short rows
     (2, 20, 13, 13, 32, (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), 1),     # odd input, 7x7 output: 2-row tiles

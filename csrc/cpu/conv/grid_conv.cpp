@@ -8,19 +8,25 @@
 // a stride-1 convolution over the grid with its own taps, weights and output positions: the
 // forward is one part; the strided grad-input (grid_grad_input.cpp) one per stride phase of dx.
 // Each output row of a part is split evenly into tiles of at most the microkernel's rows
-// (26 -> 13 + 13 on AVX-512), or, for rows of 4 to 7 pixels with the AVX-512 kernel, two or three
-// whole rows make a tile (7x7: 14 pixels); the grid microkernel (grid_microkernel.h) computes a
-// tile's pixels x NR output channels, broadcasting the input from the grid in place against
-// weights packed once per call into NR-channel slivers ([sliver][c][tap][NR], zero past the last
-// channel). A work chunk (one sliver, up to CHUNK_TILES tiles) runs K whole for each tile while
-// the sliver's weights fit half of L2 (measured: 16 KB blocks that stay in L1 but add C-block
-// accumulation run 4-15% slower), in blocks of input planes beyond that, into an L2-resident C
-// block ([tile][pixel][channel]), then writes y (NCHW) channel by channel + bias. Used where
+// (26 -> 13 + 13 on AVX-512), or, for rows of 4 to 7 pixels with the AVX-512 kernel, the same row
+// of two or three consecutive images makes a tile (7x7: 14 pixels; images are then handled in
+// groups that size); the grid microkernel (grid_microkernel.h) computes a tile's pixels x NR
+// output channels, broadcasting the input from the grid in place against weights packed once per
+// call into NR-channel slivers ([sliver][c][tap][NR], zero past the last channel). As every pixel
+// of a tile is in one output row, the taps at either end of the part's list that read only zero
+// padding rows for that row are left out (3x3, padding 1: 3 of 9 taps on the first and last
+// rows), and the microkernel is told which taps read a padding column with the tile's first or
+// last pixel (7x7 images, 3x3, padding 1: 18% of the products are such zeros). A work chunk (one
+// sliver, up to CHUNK_TILES tiles) runs K whole for each tile while the sliver's weights fit
+// half of L2 (measured: 16 KB blocks that stay in L1 but add C-block accumulation run 4-15%
+// slower), in blocks of input planes beyond that, into an L2-resident C block
+// ([tile][pixel][channel]), then writes y (NCHW) tile by tile + bias. Used where
 // grid_forward_applies (grid_conv.h). When the grids of the whole batch fit in BATCH_GRIDS, all
 // are filled first and chunks run across images (small late-network images: each weight sliver
 // then serves every image's tiles while it is in cache). Otherwise threads take whole images
-// when the batch splits evenly over them (each with its own grid); or images run in turn with
-// the grid fill and chunks split over the pool.
+// when the batch splits evenly over them (each with its own grids); or images run in turn with
+// the grid fill and chunks split over the pool. A 1x1 stride-1 layer without padding reads x
+// itself as its grids where images are small (IN_PLACE).
 // Layout: x NCHW, w OIHW, y NCHW.
 #include "grid_conv.h"
 
@@ -30,53 +36,85 @@
 #include "../thread_pool.h"
 #include "conv_scratch.h"
 #include "grid_microkernel.h"
+#include "tap_run.h"
 #include "../pack_transposed.h"
 
 namespace tf::cpu {
 namespace {
 
 constexpr int64_t BATCH_GRIDS = 1024 * 1024;  // bytes: the grids of all images when they fit L2
+// bytes: largest image read in place as its own grid. Measured, one thread: 1x1 256@14 N = 8
+// (196 KB images) 83 -> 89-95 GFLOP/s in place; 256->64@56 (3.2 MB images) 72 -> 61-66: there the
+// copy, one sequential pass, brings x in faster than the tiles' 256 short runs per pixel row.
+constexpr int64_t IN_PLACE = 512 * 1024;
 constexpr int64_t MIN_DEPTH = 128;  // shallower K: writing tiles out costs more than the implicit GEMM's packing
 constexpr int64_t CHUNK_TILES = 64;         // tiles per work chunk (a C block of 64 x 14 x 32 floats: L2)
 constexpr int64_t WEIGHT_BLOCK = 512 * 1024;  // bytes of packed weights per K block (half of L2)
 constexpr int64_t PACK_VALUES = 64;           // values per row and pass of the forward's weight pack
 
-// A tile: output rows [i0, i0 + rows) and columns [j0, j1) of them.
+// A tile: columns [j0, j1) of output row i of `images` consecutive images from `image` (more
+// than one only for short rows: the same row of each, `grid_size` apart in the grids).
 struct Tile {
-    int64_t i0, rows, j0, j1;
+    int64_t image, images, i, j0, j1;
 };
 
-// A part's tiling and weights: tiles of output pixels and NR-channel weight slivers.
+// A part's tiling and weights: tiles of output pixels, NR-channel weight slivers, per output
+// row the run of taps [first_tap, last_tap) that reads anything but zero padding, and per tap
+// the input column it reads for output column 0 (stride_w more per output column).
 struct Plan {
     const GridPart* part;
-    int64_t per_row, row_group;  // tiles per output row, or output rows per tile (short rows)
-    int64_t mr, tiles, slivers;  // mr: most pixels of a tile; tiles per image
-    int64_t planes_per_block;    // input planes per K block (their weights fill about WEIGHT_BLOCK bytes)
-    int64_t packed;              // offset of the part's packed weights
+    int64_t per_row, group;   // tiles per output row, or images per tile (short rows)
+    int64_t mr, slivers;      // mr: most pixels of a tile
+    int64_t planes_per_block; // input planes per K block (their weights fill about WEIGHT_BLOCK bytes)
+    int64_t packed;           // offset of the part's packed weights
+    std::vector<int64_t> first_tap, last_tap, tap_column;
 
-    Plan(const GridPart& p, int64_t c_in, int64_t c_out, int max_rows, bool multi_row, int nr, size_t elem,
-         int64_t offset)
+    Plan(const Conv2dShape& in, const ConvGrid& g, const GridPart& p, int64_t c_out, int max_rows, bool multi_row,
+         int nr, size_t elem, int64_t offset)
         : part(&p), per_row((p.ow + max_rows - 1) / max_rows),
-          row_group(multi_row && p.ow >= 4 && 2 * p.ow <= max_rows ? max_rows / p.ow : 1),
-          mr(row_group > 1 ? row_group * p.ow : (p.ow + per_row - 1) / per_row),
-          tiles(row_group > 1 ? (p.oh + row_group - 1) / row_group : p.oh * per_row),
-          slivers((c_out + nr - 1) / nr), packed(offset) {
-        const int64_t per_plane = int64_t(p.taps.size()) * nr * int64_t(elem);
-        const int64_t blocks = (c_in * per_plane + WEIGHT_BLOCK - 1) / WEIGHT_BLOCK;
-        planes_per_block = (c_in + blocks - 1) / blocks;
+          group(multi_row && p.ow >= 4 && 2 * p.ow <= max_rows ? max_rows / p.ow : 1),
+          mr(group > 1 ? group * p.ow : (p.ow + per_row - 1) / per_row), slivers((c_out + nr - 1) / nr),
+          packed(offset), first_tap(p.oh), last_tap(p.oh), tap_column(p.taps.size()) {
+        const int64_t ntaps = int64_t(p.taps.size()), per_plane = ntaps * nr * int64_t(elem);
+        const int64_t blocks = (in.c_in * per_plane + WEIGHT_BLOCK - 1) / WEIGHT_BLOCK;
+        planes_per_block = (in.c_in + blocks - 1) / blocks;
+        for (int64_t t = 0; t < ntaps; ++t) {
+            const int64_t phase = p.taps[t] / g.phase_size, v = p.taps[t] % g.phase_size % g.wp;
+            tap_column[t] = in.stride_w * v + g.col_phases[phase % int64_t(g.col_phases.size())] - in.pad_w;
+        }
+        for (int64_t i = 0; i < p.oh; ++i) {
+            // tap t reads grid row i + (its offset in its phase) / wp of its phase, input row
+            // stride_h * that + the phase's row residue - pad_h
+            const auto reads_input = [&](int64_t t) {
+                const int64_t phase = p.taps[t] / g.phase_size, u = i + p.taps[t] % g.phase_size / g.wp;
+                const int64_t r = in.stride_h * u + g.row_phases[phase / int64_t(g.col_phases.size())] - in.pad_h;
+                return r >= 0 && r < in.h;
+            };
+            int64_t lo = 0, hi = ntaps;
+            while (lo < hi && !reads_input(lo)) ++lo;
+            while (hi > lo && !reads_input(hi - 1)) --hi;
+            first_tap[i] = lo, last_tap[i] = hi;
+        }
     }
-    Tile tile(int64_t t) const {
-        if (row_group > 1) return {t * row_group, std::min(row_group, part->oh - t * row_group), 0, part->ow};
-        const int64_t k = t % per_row;  // ow split evenly over the row's tiles
-        return {t / per_row, 1, k * part->ow / per_row, (k + 1) * part->ow / per_row};
+    int64_t tiles(int64_t images) const {
+        return group > 1 ? (images + group - 1) / group * part->oh : images * part->oh * per_row;
     }
-    int64_t chunks(int64_t images) const { return (images * tiles + CHUNK_TILES - 1) / CHUNK_TILES; }
+    Tile tile(int64_t t, int64_t images) const {
+        const int64_t oh = part->oh, ow = part->ow;
+        if (group > 1) {
+            const int64_t image = t / oh * group;
+            return {image, std::min(group, images - image), t % oh, 0, ow};
+        }
+        const int64_t k = t % per_row, row = t / per_row;  // ow split evenly over the row's tiles
+        return {row / oh, 1, row % oh, k * ow / per_row, (k + 1) * ow / per_row};
+    }
+    int64_t chunks(int64_t images) const { return (tiles(images) + CHUNK_TILES - 1) / CHUNK_TILES; }
 };
 
 // What every chunk shares: the grids' geometry, the microkernel, the packed weights and y.
 template <typename T>
 struct Job {
-    int64_t c_in, c_out, plane, wp, grid_size, y_w, y_plane;
+    int64_t c_in, c_out, plane, wp, grid_size, y_w, y_plane, in_w, stride_w;  // in_w: input columns
     GridMicrokernel<T> uk;
     const T *packed, *bias;
 };
@@ -119,43 +157,52 @@ void pack_weights(const GridWeights<T>& wt, const GridPart& part, int64_t c_in, 
 
 // Chunk `chunk` of part pl over `images` consecutive images (grids at gp, outputs at y; sliver
 // chunk / chunks, up to CHUNK_TILES tiles in image-major order): the tiles accumulate over blocks
-// of input planes (usually one) in an L2-resident C block, which then goes into y (+ bias),
-// channel by channel, at the part's output positions.
+// of input planes (usually one) in an L2-resident C block, leaving out the taps at either end of
+// the part's list that read only zero padding for the tile's row (and telling the microkernel
+// which taps read padding with the tile's first or last column), then the C block goes into y
+// (+ bias) at the part's output positions.
 template <typename T>
 void run_chunk(const Job<T>& jb, const Plan& pl, const T* gp, T* y, int64_t images, int64_t chunk) {
     const GridPart& pt = *pl.part;
     const GridMicrokernel<T>& uk = jb.uk;
     const int64_t chunks = pl.chunks(images);
     const int64_t sl = chunk / chunks, t0 = (chunk % chunks) * CHUNK_TILES;
-    const int64_t t1 = std::min(images * pl.tiles, t0 + CHUNK_TILES), ntaps = int64_t(pt.taps.size());
+    const int64_t t1 = std::min(pl.tiles(images), t0 + CHUNK_TILES), ntaps = int64_t(pt.taps.size());
     const int64_t tile_size = pl.mr * uk.nr;
     T* cblock = conv_scratch<32, T>(size_t(CHUNK_TILES * tile_size));
+    std::vector<unsigned char> edges(static_cast<size_t>(ntaps));
     const T* wsl = jb.packed + pl.packed + sl * jb.c_in * ntaps * uk.nr;
     for (int64_t c0 = 0; c0 < jb.c_in; c0 += pl.planes_per_block) {
         const int64_t planes = std::min(pl.planes_per_block, jb.c_in - c0);
         for (int64_t t = t0; t < t1; ++t) {
-            const Tile tl = pl.tile(t % pl.tiles);
-            const int64_t width = tl.j1 - tl.j0;
-            const T* a = gp + t / pl.tiles * jb.grid_size + c0 * jb.plane + tl.i0 * jb.wp + tl.j0;
-            uk.run(int(tl.rows * width), int(width), jb.wp, a, jb.plane, planes, pt.taps.data(), ntaps,
-                   wsl + c0 * ntaps * uk.nr, cblock + (t - t0) * tile_size, uk.nr, c0 > 0);
+            const Tile tl = pl.tile(t, images);
+            const int64_t width = tl.j1 - tl.j0, lo = pl.first_tap[tl.i], hi = pl.last_tap[tl.i];
+            for (int64_t k = lo; k < hi; ++k) {  // edge pixels that read padding columns
+                const int64_t first = jb.stride_w * tl.j0 + pl.tap_column[k];
+                const int64_t last = jb.stride_w * (tl.j1 - 1) + pl.tap_column[k];
+                edges[k - lo] = (first < 0 || first >= jb.in_w ? 1 : 0) | (last < 0 || last >= jb.in_w ? 2 : 0);
+            }
+            const T* a = gp + tl.image * jb.grid_size + c0 * jb.plane + tl.i * jb.wp + tl.j0;
+            uk.run(int(tl.images * width), int(width), jb.grid_size, a, jb.plane, planes, pt.taps.data() + lo, hi - lo,
+                   edges.data(), wsl + (c0 * ntaps + lo) * uk.nr, ntaps * uk.nr, cblock + (t - t0) * tile_size, uk.nr,
+                   c0 > 0);
         }
     }
+    // tile by tile (its pixels x NR block stays in L1), each channel's pixels into its plane
     const int64_t live = std::min<int64_t>(uk.nr, jb.c_out - sl * uk.nr);
-    for (int64_t c = 0; c < live; ++c) {
-        const int64_t o = sl * uk.nr + c;
-        const T v = jb.bias ? jb.bias[o] : T(0);
-        for (int64_t t = t0; t < t1; ++t) {
-            const Tile tl = pl.tile(t % pl.tiles);
-            const int64_t width = tl.j1 - tl.j0;
-            T* plane = y + (t / pl.tiles * jb.c_out + o) * jb.y_plane + pt.row0 * jb.y_w + pt.col0 + tl.j0 * pt.step_w;
-            for (int64_t rr = 0; rr < tl.rows; ++rr) {
-                const T* src = cblock + (t - t0) * tile_size + rr * width * uk.nr + c;
-                T* dst = plane + (tl.i0 + rr) * pt.step_h * jb.y_w;
+    for (int64_t t = t0; t < t1; ++t) {
+        const Tile tl = pl.tile(t, images);
+        const int64_t width = tl.j1 - tl.j0;
+        for (int64_t b = 0; b < tl.images; ++b) {
+            const T* tile = cblock + (t - t0) * tile_size + b * width * uk.nr;
+            T* dst = y + ((tl.image + b) * jb.c_out + sl * uk.nr) * jb.y_plane + (pt.row0 + tl.i * pt.step_h) * jb.y_w +
+                     pt.col0 + tl.j0 * pt.step_w;
+            for (int64_t c = 0; c < live; ++c, dst += jb.y_plane) {
+                const T v = jb.bias ? jb.bias[sl * uk.nr + c] : T(0);
                 if (pt.step_w == 1)
-                    for (int64_t r = 0; r < width; ++r) dst[r] = src[r * uk.nr] + v;
+                    for (int64_t r = 0; r < width; ++r) dst[r] = tile[r * uk.nr + c] + v;
                 else
-                    for (int64_t r = 0; r < width; ++r) dst[r * pt.step_w] = src[r * uk.nr] + v;
+                    for (int64_t r = 0; r < width; ++r) dst[r * pt.step_w] = tile[r * uk.nr + c] + v;
             }
         }
     }
@@ -203,6 +250,7 @@ void fill_conv_grid(const Conv2dShape& s, const ConvGrid& g, const T* xb, int64_
     for (int64_t c = c0; c < c1; ++c) {
         T* row = dst + c * g.plane;
         const T* src = xb + c * s.h * s.w;
+        std::fill(row, row + g.plane, T(0));  // the padding; the input rows then go over it
         for (const int64_t a : g.row_phases)
             for (const int64_t b : g.col_phases) {
                 // phase column v reads input column stride_w * v + b - pad_w: valid for v in [v0, v1)
@@ -210,16 +258,11 @@ void fill_conv_grid(const Conv2dShape& s, const ConvGrid& g, const T* xb, int64_
                 const int64_t v1 = std::clamp(floor_div(s.w - 1 + s.pad_w - b, s.stride_w) + 1, v0, g.wp);
                 for (int64_t u = 0; u < g.hp; ++u, row += g.wp) {
                     const int64_t r = s.stride_h * u + a - s.pad_h;
-                    if (r < 0 || r >= s.h) {
-                        std::fill(row, row + g.wp, T(0));
-                        continue;
-                    }
-                    std::fill(row, row + v0, T(0));
+                    if (r < 0 || r >= s.h) continue;
                     const T* in = src + r * s.w + s.stride_w * v0 + b - s.pad_w;
-                    if (s.stride_w == 1) std::copy(in, in + (v1 - v0), row + v0);
+                    if (s.stride_w == 1) copy_short(in, v1 - v0, row + v0);
                     else
                         for (int64_t v = v0; v < v1; ++v) row[v] = in[(v - v0) * s.stride_w];
-                    std::fill(row + v1, row + g.wp, T(0));
                 }
             }
     }
@@ -236,12 +279,13 @@ bool grid_forward_applies(const Conv2dShape& s) {
 template <typename T>
 void conv2d_grid_parts(const Conv2dShape& in, const ConvGrid& g, const T* x, const std::vector<GridPart>& parts,
                        const GridWeights<T>& w, int64_t c_out, int64_t y_h, int64_t y_w, const T* bias, T* y) {
-    Job<T> jb{in.c_in, c_out, g.plane, g.wp, in.c_in * g.plane, y_w, y_h * y_w, grid_microkernel(T(0)), nullptr, bias};
+    Job<T> jb{in.c_in, c_out, g.plane, g.wp, in.c_in * g.plane, y_w, y_h * y_w, in.w, in.stride_w,
+              grid_microkernel(T(0)), nullptr, bias};
     const GridMicrokernel<T>& uk = jb.uk;
     std::vector<Plan> plans;
     int64_t packed_size = 0;
     for (const GridPart& p : parts) {
-        plans.emplace_back(p, in.c_in, c_out, uk.max_rows, uk.multi_row, uk.nr, sizeof(T), packed_size);
+        plans.emplace_back(in, g, p, c_out, uk.max_rows, uk.multi_row, uk.nr, sizeof(T), packed_size);
         packed_size += plans.back().slivers * uk.nr * in.c_in * int64_t(p.taps.size());
     }
     T* packed = conv_scratch<31, T>(size_t(packed_size));
@@ -261,35 +305,53 @@ void conv2d_grid_parts(const Conv2dShape& in, const ConvGrid& g, const T* x, con
         run_chunk(jb, plans[k], gp, yb, images, u);
     };
     const int threads = get_num_threads();
-    if (in.n * jb.grid_size * int64_t(sizeof(T)) <= BATCH_GRIDS) {  // small images: all grids, chunks across images
-        T* gp = conv_scratch<30, T>(size_t(in.n * jb.grid_size));
-        parallel_for(in.n * in.c_in, 8, [&](int64_t p0, int64_t p1) {
+    // x itself is the grid of every image (1x1, stride 1, no padding) when an image fits IN_PLACE
+    const bool in_place = g.in_place(in) && jb.grid_size * int64_t(sizeof(T)) <= IN_PLACE;
+    // the grids of `images` images from image b at gp, filled by the pool or by the calling thread
+    const auto fill = [&](int64_t b, int64_t images, T* gp, bool pooled) -> const T* {
+        if (in_place) return x + b * xsize;
+        const auto planes = [&](int64_t p0, int64_t p1) {
             for (int64_t p = p0; p < p1;) {
-                const int64_t b = p / in.c_in, c0 = p % in.c_in, c1 = std::min(in.c_in, c0 + p1 - p);
-                fill_conv_grid(in, g, x + b * xsize, c0, c1, gp + b * jb.grid_size);
+                const int64_t i = p / in.c_in, c0 = p % in.c_in, c1 = std::min(in.c_in, c0 + p1 - p);
+                fill_conv_grid(in, g, x + (b + i) * xsize, c0, c1, gp + i * jb.grid_size);
                 p += c1 - c0;
             }
-        });
+        };
+        if (pooled) parallel_for(images * in.c_in, 8, planes);
+        else planes(0, images * in.c_in);
+        return gp;
+    };
+    const auto scratch = [&](int64_t images) {
+        return in_place ? nullptr : conv_scratch<30, T>(size_t(images * jb.grid_size));
+    };
+    if (in.n * jb.grid_size * int64_t(sizeof(T)) <= BATCH_GRIDS) {  // small images: all grids, chunks across images
+        const T* gp = fill(0, in.n, scratch(in.n), true);
         parallel_for(units(in.n), 1, [&](int64_t u0, int64_t u1) {
             for (int64_t u = u0; u < u1; ++u) run_unit(gp, y, in.n, u);
         });
         return;
     }
+    // otherwise grids for `group` images at a time (short rows: tiles of one row of several images)
+    int64_t group = 1;
+    for (const Plan& pl : plans) group = std::max(group, pl.group);
     if (split_images(in.n, threads)) {
         parallel_run(threads, [&](int tid, int nt) {
-            T* gp = conv_scratch<30, T>(size_t(jb.grid_size));
-            for (int64_t b = in.n * tid / nt; b < in.n * (tid + 1) / nt; ++b) {
-                fill_conv_grid(in, g, x + b * xsize, 0, in.c_in, gp);
-                for (int64_t u = 0; u < units(1); ++u) run_unit(gp, y + b * ysize, 1, u);
+            T* buffer = scratch(group);
+            const int64_t b1 = in.n * (tid + 1) / nt;
+            for (int64_t b = in.n * tid / nt; b < b1; b += group) {
+                const int64_t images = std::min(group, b1 - b);
+                const T* gp = fill(b, images, buffer, false);
+                for (int64_t u = 0; u < units(images); ++u) run_unit(gp, y + b * ysize, images, u);
             }
         });
         return;
     }
-    T* gp = conv_scratch<30, T>(size_t(jb.grid_size));
-    for (int64_t b = 0; b < in.n; ++b) {
-        parallel_for(in.c_in, 8, [&](int64_t c0, int64_t c1) { fill_conv_grid(in, g, x + b * xsize, c0, c1, gp); });
-        parallel_for(units(1), 1, [&](int64_t u0, int64_t u1) {
-            for (int64_t u = u0; u < u1; ++u) run_unit(gp, y + b * ysize, 1, u);
+    T* buffer = scratch(group);
+    for (int64_t b = 0; b < in.n; b += group) {
+        const int64_t images = std::min(group, in.n - b);
+        const T* gp = fill(b, images, buffer, true);
+        parallel_for(units(images), 1, [&](int64_t u0, int64_t u1) {
+            for (int64_t u = u0; u < u1; ++u) run_unit(gp, y + b * ysize, images, u);
         });
     }
 }

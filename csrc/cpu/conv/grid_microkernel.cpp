@@ -9,10 +9,10 @@ namespace tf::cpu {
 namespace {
 
 template <typename T, int MR, int NR>
-void kernel(const T* a, int64_t plane, int64_t planes, const int64_t* taps, int64_t ntaps, const T* b, T* c,
-            int64_t ldc, bool accumulate) {
+void kernel(const T* a, int64_t plane, int64_t planes, const int64_t* taps, int64_t ntaps, const T* b, int64_t b_plane,
+            T* c, int64_t ldc, bool accumulate) {
     T acc[MR][NR] = {};
-    for (int64_t o = 0; o < planes; ++o, a += plane)
+    for (int64_t o = 0; o < planes; ++o, a += plane, b += b_plane - ntaps * NR)
         for (int64_t t = 0; t < ntaps; ++t, b += NR) {
             const T* at = a + taps[t];
             for (int r = 0; r < MR; ++r)
@@ -24,12 +24,12 @@ void kernel(const T* a, int64_t plane, int64_t planes, const int64_t* taps, int6
 
 template <typename T, int NR>
 void run(int rows, int, int64_t, const T* a, int64_t plane, int64_t planes, const int64_t* taps, int64_t ntaps,
-         const T* b, T* c, int64_t ldc, bool accumulate) {  // one output row
+         const unsigned char*, const T* b, int64_t b_plane, T* c, int64_t ldc, bool accumulate) {  // one output row
     switch (rows) {
-        case 1: return kernel<T, 1, NR>(a, plane, planes, taps, ntaps, b, c, ldc, accumulate);
-        case 2: return kernel<T, 2, NR>(a, plane, planes, taps, ntaps, b, c, ldc, accumulate);
-        case 3: return kernel<T, 3, NR>(a, plane, planes, taps, ntaps, b, c, ldc, accumulate);
-        default: return kernel<T, 4, NR>(a, plane, planes, taps, ntaps, b, c, ldc, accumulate);
+        case 1: return kernel<T, 1, NR>(a, plane, planes, taps, ntaps, b, b_plane, c, ldc, accumulate);
+        case 2: return kernel<T, 2, NR>(a, plane, planes, taps, ntaps, b, b_plane, c, ldc, accumulate);
+        case 3: return kernel<T, 3, NR>(a, plane, planes, taps, ntaps, b, b_plane, c, ldc, accumulate);
+        default: return kernel<T, 4, NR>(a, plane, planes, taps, ntaps, b, b_plane, c, ldc, accumulate);
     }
 }
 

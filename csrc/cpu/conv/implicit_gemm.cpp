@@ -77,7 +77,7 @@ void pack_pixels(const Conv2dShape& s, const Plan& pl, const T* x, int64_t g, in
             copy_tap_run(plane + sg.image + r * s.w, sg.c0 + coff, s.stride_w, s.w, sg.len, out);
         }
         for (int64_t sl = 0; sl < slivers; ++sl)
-            std::copy_n(row_buf + sl * pl.pw, pl.pw, dst + (sl * kc + kk) * pl.pw);
+            copy_short(row_buf + sl * pl.pw, pl.pw, dst + (sl * kc + kk) * pl.pw);
     }
 }
 
