@@ -9,8 +9,10 @@ namespace tf::cpu {
 namespace {
 
 constexpr double kPack = 12;          // packing one value (read op(X), write the sliver)
-constexpr double kRemote = 16;        // reading one value of B that another thread packed
+constexpr double kRemote = 16;        // reading one value of a partial C another thread wrote
+constexpr double kSharedPanel = 8;    // reading one value of a B panel another thread packed
 constexpr double kBarrier = 40000;    // one barrier between the running threads of a region
+constexpr double kStepWait = 4000;    // rows split: waiting at a K step for the panel's last packs
 constexpr double kRegion = 60000;     // starting a region on idle-spinning workers and joining it
 constexpr int64_t kMaxPartials = int64_t(4) << 20;  // values of the depth split's partial C buffers
 
@@ -24,11 +26,12 @@ double cost(int64_t m, int64_t n, int64_t k, int mr, int nr, int threads, GemmSp
     const double kd = static_cast<double>(k);
     double work, packed, remote = 0, sync = 0;
     if (split == GemmSplit::rows) {
-        const int64_t my_rows = ceil_div(row_slivers, threads) * mr;
-        work = double(my_rows) * double(col_slivers * nr) * kd;
-        packed = (double(std::min(m, my_rows)) * panels + double(ceil_div(col_slivers, threads) * nr)) * kd;
-        remote = double(n) * kd * (threads - 1) / threads;
-        sync = threads > 1 ? kBarrier * double(steps) : 0;
+        // The threads claim rows and B slivers as they go (gemm.cpp), so the shares come out even.
+        const double my_rows = double(row_slivers * mr) / threads;
+        work = my_rows * double(col_slivers * nr) * kd;
+        packed = (std::min(double(m), my_rows) * panels + double(col_slivers * nr) / threads) * kd;
+        remote = double(n) * kd * (threads - 1) / threads * (kSharedPanel / kRemote);
+        sync = threads > 1 ? kStepWait * double(steps) : 0;
     } else if (split == GemmSplit::depth) {
         const double my_k = double(ceil_div(k, threads));
         work = double(row_slivers * mr) * double(col_slivers * nr) * my_k;
