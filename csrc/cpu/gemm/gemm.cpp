@@ -216,18 +216,31 @@ struct alignas(64) StepProgress {
 };
 
 struct RowsProgress {
-    RowsProgress(const GemmShape& s, int mr, int nr, int64_t kc_max, int threads)
-        : unit_rows(std::clamp<int64_t>(ceil_div(s.m, mr) / (ROW_UNITS_PER_THREAD * threads), 1, GEMM_MC / mr) * mr),
-          units(ceil_div(s.m, unit_rows)),
-          pack_slivers(std::max<int64_t>(1, ceil_div(std::min(GEMM_NC, s.n), nr) / (PACK_UNITS_PER_THREAD * threads))),
-          steps(new StepProgress[ceil_div(s.n, GEMM_NC) * ceil_div(s.k, kc_max)]),
-          unit_steps(new std::atomic<int64_t>[units]) {
+    // Sizes the counters for this product and zeroes them; the arrays only grow, so a thread that
+    // issues many products allocates them once (rows_progress keeps one per calling thread).
+    void reset(const GemmShape& s, int mr, int nr, int64_t kc_max, int threads) {
+        unit_rows = std::clamp<int64_t>(ceil_div(s.m, mr) / (ROW_UNITS_PER_THREAD * threads), 1, GEMM_MC / mr) * mr;
+        units = ceil_div(s.m, unit_rows);
+        pack_slivers = std::max<int64_t>(1, ceil_div(std::min(GEMM_NC, s.n), nr) / (PACK_UNITS_PER_THREAD * threads));
+        const int64_t nsteps = ceil_div(s.n, GEMM_NC) * ceil_div(s.k, kc_max);
+        if (nsteps > step_capacity) steps.reset(new StepProgress[step_capacity = nsteps]);
+        if (units > unit_capacity) unit_steps.reset(new std::atomic<int64_t>[unit_capacity = units]);
+        for (int64_t i = 0; i < nsteps; ++i) {
+            for (auto* c : {&steps[i].packs_claimed, &steps[i].packs_done, &steps[i].units_claimed, &steps[i].units_done})
+                c->store(0, std::memory_order_relaxed);
+        }
         for (int64_t u = 0; u < units; ++u) unit_steps[u].store(0, std::memory_order_relaxed);
     }
-    const int64_t unit_rows, units, pack_slivers;
+    int64_t unit_rows = 0, units = 0, pack_slivers = 0;
     std::unique_ptr<StepProgress[]> steps;
     std::unique_ptr<std::atomic<int64_t>[]> unit_steps;  // per compute unit: steps of its rows done
+    int64_t step_capacity = 0, unit_capacity = 0;
 };
+
+RowsProgress& rows_progress() {
+    thread_local RowsProgress progress;
+    return progress;
+}
 
 // Rows split, one of the region's threads: over the steps (B panel jc, depth pc) in order, pack
 // claimed groups of the step's B slivers into the panel buffer of its parity (once every unit of
@@ -295,8 +308,8 @@ void gemm_single(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T*
     const int64_t partials_size = depth ? (plan.threads - 1) * s.m * s.n : 0;
     T* scratch = scratch_buffer<T>(b_size + plan.threads * ablock_size + partials_size);
     const GemmCall<T> g{s, alpha, beta, a, b, c, uk};
-    std::unique_ptr<RowsProgress> progress;
-    if (rows && plan.threads > 1) progress = std::make_unique<RowsProgress>(s, mr, nr, kc_max, plan.threads);
+    RowsProgress& progress = rows_progress();
+    if (rows && plan.threads > 1) progress.reset(s, mr, nr, kc_max, plan.threads);
     SpinBarrier barrier;
     parallel_run(plan.threads, [&](int tid, int nt) {
         T* ablock = scratch + b_size + tid * ablock_size;
@@ -307,7 +320,7 @@ void gemm_single(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T*
         }
         if (rows) {
             if (nt == 1) return multiply_alone(g, kc_max, scratch, ablock);
-            return multiply_rows_shared(g, kc_max, scratch, panel_slivers * sliver_size, *progress, ablock);
+            return multiply_rows_shared(g, kc_max, scratch, panel_slivers * sliver_size, progress, ablock);
         }
         for (int64_t jc = 0; jc < s.n; jc += GEMM_NC) {
             const int64_t ncols = std::min(GEMM_NC, s.n - jc), slivers = ceil_div(ncols, nr);
