@@ -94,29 +94,30 @@ inline AttnParams make_params(const AttentionArgs& a) {
     return p;
 }
 
-// The forward's parameter block: q, k, v and the optional mask read, o and the log-sum-exp written.
-inline AttnParams forward_params(const AttentionArgs& a, uintptr_t q, uintptr_t k, uintptr_t v, uintptr_t mask,
-                                 uintptr_t o, uintptr_t lse) {
+// The parameter block with the inputs both passes read: q, k, v and the optional mask.
+inline AttnParams input_params(const AttentionArgs& a, uintptr_t q, uintptr_t k, uintptr_t v, uintptr_t mask) {
     AttnParams p = make_params(a);
     p.q = reinterpret_cast<const float*>(q);
     p.k = reinterpret_cast<const float*>(k);
     p.v = reinterpret_cast<const float*>(v);
     p.mask = reinterpret_cast<const void*>(mask);
+    return p;
+}
+
+// The forward's: the inputs read, o and the log-sum-exp written.
+inline AttnParams forward_params(const AttentionArgs& a, uintptr_t q, uintptr_t k, uintptr_t v, uintptr_t mask,
+                                 uintptr_t o, uintptr_t lse) {
+    AttnParams p = input_params(a, q, k, v, mask);
     p.out = reinterpret_cast<float*>(o);
     p.lse_out = reinterpret_cast<float*>(lse);
     return p;
 }
 
-// The backward's parameter block: the forward's inputs, output and log-sum-exp plus dout read,
-// dq, dk and dv written.
+// The backward's: the inputs, the forward's output and log-sum-exp and dout read; dq, dk, dv written.
 inline AttnParams backward_params(const AttentionArgs& a, uintptr_t q, uintptr_t k, uintptr_t v, uintptr_t mask,
                                   uintptr_t o, uintptr_t dout, uintptr_t lse, uintptr_t dq, uintptr_t dk,
                                   uintptr_t dv) {
-    AttnParams p = make_params(a);
-    p.q = reinterpret_cast<const float*>(q);
-    p.k = reinterpret_cast<const float*>(k);
-    p.v = reinterpret_cast<const float*>(v);
-    p.mask = reinterpret_cast<const void*>(mask);
+    AttnParams p = input_params(a, q, k, v, mask);
     p.o = reinterpret_cast<const float*>(o);
     p.dout = reinterpret_cast<const float*>(dout);
     p.lse = reinterpret_cast<const float*>(lse);
